@@ -1,0 +1,96 @@
+"""Every ZeroPS hyperparameter in one dataclass; defaults are the spec's values (ZEROPS_SPEC.md §7)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from zerops.errors import ZeropsError
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Multi-view point rendering (spec §2)."""
+
+    views: str = "zerops20"          # view preset: zerops20 | partslip10 (or a custom list via the API)
+    image_size: int = 800            # H = W in pixels
+    distance: float = 2.2            # camera distance from the origin (unit-sphere-normalised cloud)
+    fov_deg: float = 60.0            # vertical field of view of the perspective camera
+    znear: float = 0.01
+    point_radius: float | None = None  # NDC radius; None = adapt to the cloud's point spacing (>= 0.005)
+    min_point_radius: float = 0.005  # the spec's fixed radius, used as the floor of the adaptive radius
+    background: tuple[int, int, int] = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class GroupingConfig:
+    """Initial 2D groups in the start views and their lifting to 3D (spec §3.1)."""
+
+    n_prompts: int = 256             # 3D farthest-point samples of the visible points, one prompt each
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    box_nms_thresh: float = 0.7
+    min_mask_area: int = 200         # px; also the small-region clean-up size
+    max_object_fraction: float = 0.98  # drop masks covering more of the object's pixels than this
+    dbscan_eps: float = 0.007        # unit-sphere units
+    dbscan_min_points: int = 3
+
+
+@dataclass(frozen=True)
+class ExtensionConfig:
+    """Self-extension with the Single Viewpoint Extension operator (spec §3.2-3.3)."""
+
+    enabled: bool = True
+    passes: int = 2
+    min_visible_fraction: float = 0.05
+    n_fps_prompts: int = 3           # plus one centroid prompt = 4 positive clicks
+    min_pred_iou: float = 0.8
+
+
+@dataclass(frozen=True)
+class MergingConfig:
+    """Merging of the pooled 3D groups (spec §3.4)."""
+
+    iou_threshold: float = 0.3       # strictly greater merges
+    fill_unassigned: bool = False    # 1-NN fill of -1 points, for display only
+
+
+@dataclass(frozen=True)
+class LabelingConfig:
+    """Multi-modal labeling: detector, two-dimensional checking, Vote Matrix, CNVP (spec §4)."""
+
+    box_score_thresh: float = 0.5
+    whole_object_fraction: float = 0.98
+    prompt_style: str = "names"      # names | of-category
+    check: bool = True               # two-dimensional checking mechanism (TDCM)
+    penalty: bool = True             # Class Non-highest Vote Penalty (CNVP)
+
+
+@dataclass(frozen=True)
+class ZeroPSConfig:
+    """All hyperparameters of the pipeline. ``ZeroPSConfig()`` is the spec, literally."""
+
+    render: RenderConfig = field(default_factory=RenderConfig)
+    grouping: GroupingConfig = field(default_factory=GroupingConfig)
+    extension: ExtensionConfig = field(default_factory=ExtensionConfig)
+    merging: MergingConfig = field(default_factory=MergingConfig)
+    labeling: LabelingConfig = field(default_factory=LabelingConfig)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_overrides(self, **dotted: Any) -> "ZeroPSConfig":
+        """Return a copy with ``section.name=value`` overrides, e.g. ``merging.iou_threshold=0.5``."""
+        cfg = self
+        for key, value in dotted.items():
+            section, _, name = key.replace("__", ".").partition(".")
+            if not name:
+                if section not in {f.name for f in fields(cfg)}:
+                    raise ZeropsError(f"unknown setting '{key}'")
+                cfg = replace(cfg, **{section: value})
+                continue
+            sub = getattr(cfg, section, None)
+            if sub is None or name not in {f.name for f in fields(sub)}:
+                raise ZeropsError(f"unknown setting '{key}'")
+            cfg = replace(cfg, **{section: replace(sub, **{name: value})})
+        return cfg

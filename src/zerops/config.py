@@ -33,6 +33,9 @@ class GroupingConfig:
     max_object_fraction: float = 0.98  # drop masks covering more of the object's pixels than this
     dbscan_eps: float = 0.007        # unit-sphere units
     dbscan_min_points: int = 3
+    eps_spacing_factor: float = 2.5  # eps = max(dbscan_eps, factor × median NN spacing) for sparse clouds
+    batch_size: int = 64             # prompts per segmenter call
+    skip_covered: bool = False       # fast preset: skip a prompt already inside an accepted mask
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class ExtensionConfig:
     min_visible_fraction: float = 0.05
     n_fps_prompts: int = 3           # plus one centroid prompt = 4 positive clicks
     min_pred_iou: float = 0.8
+    memoize: bool = False            # fast preset: reuse the answer to prompts already decoded in a view
+    stop_when_stable: bool = False   # fast preset: skip a start view's next pass when its last grew nothing
 
 
 @dataclass(frozen=True)
@@ -94,3 +99,22 @@ class ZeroPSConfig:
                 raise ZeropsError(f"unknown setting '{key}'")
             cfg = replace(cfg, **{section: replace(sub, **{name: value})})
         return cfg
+
+
+PRESETS = ("paper", "fast")
+
+
+def preset(name: str = "fast") -> ZeroPSConfig:
+    """Named configurations.
+
+    ``paper``: the spec literally (256 prompts per start view, every SVE decode, 2 full passes).
+    ``fast`` (CPU default): 64 initial prompts, prompts already inside an accepted mask are skipped,
+    repeated SVE prompts are answered from memory, and a start view stops once a pass grows nothing.
+    """
+    base = ZeroPSConfig()
+    if name == "paper":
+        return base
+    if name == "fast":
+        return base.with_overrides(**{"grouping.n_prompts": 64, "grouping.skip_covered": True,
+                                      "extension.memoize": True, "extension.stop_when_stable": True})
+    raise ZeropsError(f"unknown preset '{name}': choose one of {', '.join(PRESETS)}")

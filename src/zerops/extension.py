@@ -1,0 +1,187 @@
+"""Self-extension (spec §3.2–3.3): the Single Viewpoint Extension (SVE) operator and its BFS schedule.
+
+A *group* is a sorted int64 array of point indices. ``SVE(G, t)`` prompts SAM in view ``t`` with 4 points
+taken from each group's visible points (3 farthest-point samples + the point nearest their centroid), keeps
+the smallest candidate mask if its predicted IoU is high enough, lifts it to points, keeps the largest
+DBSCAN cluster, and unions it into the group when the two share at least one point.
+
+The segmenter is reached through a ``DecodeFn``: ``decode(view_index, prompt_points) -> (masks, scores)``
+with ``prompt_points`` a list of B arrays (K_i, 2) of positive clicks in pixels (x = column, y = row),
+``masks`` (B, 3, H, W) bool and ``scores`` (B, 3) float. Decodes of the same prompts in the same view
+return the same result, so :class:`DecodeMemo` may answer repeats without running SAM again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from zerops.clustering import largest_cluster
+from zerops.config import ExtensionConfig
+from zerops.pointops import farthest_point_sampling
+
+DecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray]]
+
+
+def sve_prompt_points(group: np.ndarray, visible: np.ndarray, xyz: np.ndarray, n_fps: int = 3,
+                      min_visible_fraction: float = 0.05) -> np.ndarray | None:
+    """The SVE prompt points of one group in one view, as point indices.
+
+    Args:
+        group: (G,) int64 point indices of the group.
+        visible: (N,) bool visibility of every point in the target view.
+        xyz: (N, 3) coordinates.
+    Returns:
+        (K,) int64 point indices (up to ``n_fps`` FPS samples + 1 centroid point, duplicates removed,
+        order kept), or None when the group is not visible enough in the view.
+    """
+    if len(group) == 0:
+        return None
+    g_vis = group[visible[group]]
+    if len(g_vis) == 0 or len(g_vis) / len(group) < min_visible_fraction:
+        return None
+    pts = xyz[g_vis]
+    fps = g_vis[farthest_point_sampling(pts, min(n_fps, len(g_vis)))]
+    centroid = g_vis[int(np.argmin(np.linalg.norm(pts - pts.mean(axis=0), axis=1)))]
+    chosen = list(dict.fromkeys([*fps.tolist(), int(centroid)]))
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def lift_mask(mask: np.ndarray, index_map: np.ndarray) -> np.ndarray:
+    """Point indices under a (H, W) bool mask, background (−1) excluded; sorted unique int64."""
+    idx = index_map[mask]
+    return np.unique(idx[idx >= 0]).astype(np.int64)
+
+
+def choose_smallest_confident(masks: np.ndarray, scores: np.ndarray, min_pred_iou: float) -> int | None:
+    """Index of the smallest-area candidate, or None if its predicted IoU is below ``min_pred_iou``.
+
+    Args:
+        masks: (3, H, W) bool candidates; scores: (3,) predicted IoUs.
+    """
+    areas = masks.reshape(len(masks), -1).sum(axis=1)
+    nonempty = np.flatnonzero(areas > 0)
+    if len(nonempty) == 0:
+        return None
+    k = int(nonempty[np.argmin(areas[nonempty])])
+    return k if scores[k] >= min_pred_iou else None
+
+
+@dataclass
+class DecodeMemo:
+    """Remembers the lifted result of (view, prompt points) so exact repeats cost no SAM decode.
+
+    A group unchanged since its last decode in a view, or the same group found from two start views,
+    gives the same prompts and so the same answer; the ``fast`` preset uses this, ``paper`` does not.
+    """
+
+    results: dict[tuple[int, bytes], np.ndarray | None] = field(default_factory=dict)
+    hits: int = 0
+
+    @staticmethod
+    def key(view: int, prompt: np.ndarray) -> tuple[int, bytes]:
+        return view, np.ascontiguousarray(prompt, dtype=np.int64).tobytes()
+
+
+@dataclass
+class ExtensionStats:
+    decodes: int = 0          # prompts sent to SAM
+    accepted: int = 0         # masks that passed the IoU gate and the DBSCAN lift
+    unions: int = 0           # accepted masks that touched their group and grew it
+    memo_hits: int = 0
+
+
+def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, visible: np.ndarray,
+        pixels: np.ndarray, index_map: np.ndarray, config: ExtensionConfig, eps: float, min_points: int,
+        memo: DecodeMemo | None = None, stats: ExtensionStats | None = None) -> tuple[list[np.ndarray], bool]:
+    """One Single Viewpoint Extension of every group into ``view`` (spec §3.2).
+
+    All groups visible enough in the view are decoded in one batch. Groups are only ever enlarged.
+
+    Args:
+        groups: list of (G_i,) int64 sorted point-index arrays (not modified).
+        visible: (N,) bool, pixels: (N, 2) float, index_map: (H, W) int — the target view's maps.
+    Returns:
+        (new groups, whether any group grew).
+    """
+    stats = stats if stats is not None else ExtensionStats()
+    prompts: dict[int, np.ndarray] = {}
+    for gi, g in enumerate(groups):
+        p = sve_prompt_points(g, visible, xyz, config.n_fps_prompts, config.min_visible_fraction)
+        if p is not None:
+            prompts[gi] = p
+    lifted: dict[int, np.ndarray | None] = {}
+    todo = []
+    for gi, p in prompts.items():
+        if memo is not None and DecodeMemo.key(view, p) in memo.results:
+            lifted[gi] = memo.results[DecodeMemo.key(view, p)]
+            memo.hits += 1
+            stats.memo_hits += 1
+        else:
+            todo.append(gi)
+    if todo:
+        masks, scores = decode(view, [pixels[prompts[gi]] for gi in todo])
+        stats.decodes += len(todo)
+        for b, gi in enumerate(todo):
+            k = choose_smallest_confident(masks[b], scores[b], config.min_pred_iou)
+            result = None
+            if k is not None:
+                pts = lift_mask(masks[b, k], index_map)
+                kept = largest_cluster(pts, xyz, eps, min_points) if len(pts) else pts
+                result = np.sort(kept).astype(np.int64) if len(kept) else None
+            lifted[gi] = result
+            if memo is not None:
+                memo.results[DecodeMemo.key(view, prompts[gi])] = result
+    out = list(groups)
+    grew = False
+    for gi, pts in lifted.items():
+        if pts is None:
+            continue
+        stats.accepted += 1
+        g = groups[gi]
+        if len(np.intersect1d(g, pts, assume_unique=True)) == 0:
+            continue  # union rule: no shared point, no union
+        new = np.union1d(g, pts)
+        if len(new) > len(g):
+            out[gi] = new
+            grew = True
+            stats.unions += 1
+    return out, grew
+
+
+def self_extension(groups_per_start: dict[str, list[np.ndarray]], schedule: dict[str, Sequence[str]],
+                   view_index: dict[str, int], decode: DecodeFn, xyz: np.ndarray, views: Sequence,
+                   config: ExtensionConfig, eps: float, min_points: int, memo: DecodeMemo | None = None,
+                   stop_when_stable: bool = False, progress: Callable[[int], None] | None = None,
+                   ) -> tuple[dict[str, list[np.ndarray]], ExtensionStats]:
+    """Run the SVE schedule: ``config.passes`` passes × each start view × its BFS order (spec §3.3).
+
+    Groups of different start views evolve independently. With ``stop_when_stable`` (the ``fast`` preset)
+    a start view's later passes are skipped once a whole pass grew none of its groups.
+
+    Args:
+        groups_per_start: start view name → its initial groups.
+        schedule: start view name → the ordered target view names (``views.extension_order``).
+        view_index: view name → index into ``views`` (objects with ``visible``, ``pixels``, ``index_map``).
+        progress: called with the number of SVE steps done since the last call.
+    """
+    stats = ExtensionStats()
+    groups = {s: list(g) for s, g in groups_per_start.items()}
+    stable = {s: False for s in groups}
+    for _ in range(config.passes):
+        for s in groups:
+            if stable[s] and stop_when_stable:
+                if progress:
+                    progress(len(schedule[s]))
+                continue
+            grew_any = False
+            for t in schedule[s]:
+                v = views[view_index[t]]
+                groups[s], grew = sve(groups[s], view_index[t], decode, xyz, v.visible, v.pixels, v.index_map,
+                                      config, eps, min_points, memo, stats)
+                grew_any |= grew
+                if progress:
+                    progress(1)
+            stable[s] = not grew_any
+    return groups, stats

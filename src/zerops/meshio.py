@@ -1,0 +1,172 @@
+"""Meshes to point clouds: load with trimesh, flatten scenes, sample the surface area-uniformly.
+
+Colors come from (in order) texture images sampled at the interpolated UVs, material colors,
+per-vertex colors (interpolated) or per-face colors. A mesh without any color information gives
+``rgb=None``. Normals are the normals of the faces the points were sampled from.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zerops.errors import ZeropsError
+from zerops.io import PointCloud, make_cloud
+
+MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".stl", ".off", ".dae", ".3mf")
+
+
+def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 0) -> PointCloud:
+    """Load a mesh file (any trimesh format, scenes flattened with their transforms) and sample it."""
+    import trimesh
+
+    p = Path(path)
+    try:
+        if hasattr(trimesh, "load_scene"):
+            scene = trimesh.load_scene(str(p))
+        else:  # trimesh < 4.5
+            scene = trimesh.load(str(p), force="scene")
+    except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
+        raise ZeropsError(f"{p}: cannot read mesh ({type(exc).__name__}: {exc})") from None
+    return cloud_from_trimesh(scene, n_points=n_points, seed=seed, source=str(p))
+
+
+def _flatten(obj: Any) -> list:
+    import trimesh
+
+    if isinstance(obj, trimesh.Scene):
+        return [g for g in obj.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
+    if isinstance(obj, trimesh.Trimesh):
+        return [obj]
+    return []
+
+
+def cloud_from_trimesh(obj: Any, n_points: int = 10000, seed: int = 0, source: str | None = None) -> PointCloud:
+    """Sample a ``trimesh.Trimesh`` / ``trimesh.Scene`` (or wrap a ``trimesh.PointCloud``)."""
+    import trimesh
+
+    where = f"{source}: " if source else ""
+    if isinstance(obj, trimesh.PointCloud):
+        colors = getattr(obj, "colors", None)
+        rgb = None
+        if colors is not None and len(colors) == len(obj.vertices) and len(colors):
+            rgb = np.asarray(colors)[:, :3].astype(np.float32) / 255.0
+        return make_cloud(np.asarray(obj.vertices), rgb, None, source=source)
+    if not isinstance(n_points, (int, np.integer)) or n_points < 1:
+        raise ZeropsError(f"{where}n_points must be a positive integer, got {n_points!r}")
+    meshes = [m for m in _flatten(obj) if len(m.faces) > 0]
+    if not meshes:
+        raise ZeropsError(f"{where}the mesh has no faces; give a mesh with triangles or a point-cloud file")
+    return sample_meshes(meshes, int(n_points), seed=seed, source=source)
+
+
+def _triangles(mesh: Any) -> np.ndarray:
+    return np.asarray(mesh.vertices, dtype=np.float64)[np.asarray(mesh.faces, dtype=np.int64)]
+
+
+def sample_meshes(meshes: list, n_points: int, seed: int = 0, source: str | None = None) -> PointCloud:
+    """Area-uniform sampling of ``n_points`` over all faces of ``meshes`` (world frame).
+
+    Returns a cloud whose ``face_index`` indexes the faces of ``cloud.mesh`` (all meshes concatenated).
+    """
+    import trimesh
+
+    where = f"{source}: " if source else ""
+    tris = [_triangles(m) for m in meshes]
+    all_tris = np.concatenate(tris, axis=0)
+    cross = np.cross(all_tris[:, 1] - all_tris[:, 0], all_tris[:, 2] - all_tris[:, 0])
+    dbl_area = np.linalg.norm(cross, axis=1)
+    if not np.isfinite(all_tris).all():
+        raise ZeropsError(f"{where}the mesh has NaN or infinite vertex coordinates")
+    total = float(dbl_area.sum())
+    if total <= 0.0:
+        raise ZeropsError(f"{where}the mesh has zero surface area; nothing to sample")
+    rng = np.random.default_rng(seed)
+    cdf = np.cumsum(dbl_area) / total
+    face = np.minimum(np.searchsorted(cdf, rng.random(n_points), side="right"), len(cdf) - 1)
+    uv = rng.random((n_points, 2))
+    flip = uv.sum(axis=1) > 1.0
+    uv[flip] = 1.0 - uv[flip]
+    bary = np.column_stack([1.0 - uv.sum(axis=1), uv[:, 0], uv[:, 1]])
+    xyz = np.einsum("nk,nkd->nd", bary, all_tris[face])
+    normals = cross[face] / np.maximum(dbl_area[face], 1e-300)[:, None]
+
+    offsets = np.cumsum([0] + [len(t) for t in tris])
+    per_mesh = [_mesh_colors(m, face[(face >= a) & (face < b)] - a, bary[(face >= a) & (face < b)])
+                for m, a, b in zip(meshes, offsets[:-1], offsets[1:])]
+    rgb = None
+    if any(c is not None for c in per_mesh):
+        # in a scene where only some meshes carry colors, the others are shown mid-gray
+        rgb = np.full((n_points, 3), 0.5, dtype=np.float32)
+        for c, a, b in zip(per_mesh, offsets[:-1], offsets[1:]):
+            if c is not None:
+                rgb[(face >= a) & (face < b)] = c
+    if len(meshes) == 1:
+        mesh = meshes[0]
+    else:
+        vert_offsets = np.cumsum([0] + [len(m.vertices) for m in meshes])
+        mesh = trimesh.Trimesh(
+            vertices=np.concatenate([np.asarray(m.vertices) for m in meshes]),
+            faces=np.concatenate([np.asarray(m.faces) + o for m, o in zip(meshes, vert_offsets[:-1])]),
+            process=False,
+        )
+    return make_cloud(xyz, rgb, normals, source=source, face_index=face.astype(np.int64), mesh=mesh)
+
+
+# ----------------------------------------------------------------------------------------------- colors
+
+
+def _rgba01(color: Any) -> np.ndarray | None:
+    if color is None:
+        return None
+    c = np.asarray(color, dtype=np.float64).reshape(-1)
+    if c.size < 3:
+        return None
+    if np.issubdtype(np.asarray(color).dtype, np.integer) or c.max() > 1.0:
+        c = c / 255.0
+    return np.clip(c[:3], 0.0, 1.0)
+
+
+def _sample_image(image: Any, uv: np.ndarray) -> np.ndarray:
+    """Nearest-texel lookup of a PIL image at (M,2) UVs (repeat wrapping, v up) -> (M,3) float in [0,1]."""
+    img = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    h, w = img.shape[:2]
+    u = np.mod(uv[:, 0], 1.0)
+    v = np.mod(uv[:, 1], 1.0)
+    col = np.clip(np.floor(u * w).astype(np.int64), 0, w - 1)
+    row = np.clip(np.floor((1.0 - v) * h).astype(np.int64), 0, h - 1)
+    return img[row, col]
+
+
+def _mesh_colors(mesh: Any, faces: np.ndarray, bary: np.ndarray) -> np.ndarray | None:
+    """(M,3) float colors for points on ``faces`` with barycentric weights ``bary``, or None."""
+    visual = mesh.visual
+    kind = getattr(visual, "kind", None)
+    tri = np.asarray(mesh.faces, dtype=np.int64)[faces]
+    if kind == "texture":
+        material = getattr(visual, "material", None)
+        image, factor = None, None
+        if material is not None:
+            if hasattr(material, "baseColorTexture"):  # PBR (glTF)
+                image = material.baseColorTexture
+                factor = _rgba01(material.baseColorFactor)
+            else:  # simple (OBJ/MTL)
+                image = getattr(material, "image", None)
+                factor = None if image is not None else _rgba01(getattr(material, "diffuse", None))
+        uv = getattr(visual, "uv", None)
+        if image is not None and uv is not None and len(uv) == len(mesh.vertices):
+            uvs = np.einsum("mk,mkd->md", bary, np.asarray(uv, dtype=np.float64)[tri])
+            colors = _sample_image(image, uvs)
+            return colors * factor[None, :] if factor is not None else colors
+        if factor is not None:
+            return np.tile(factor.astype(np.float32), (len(faces), 1))
+        return None
+    if kind == "vertex":
+        vc = np.asarray(visual.vertex_colors, dtype=np.float64)[:, :3] / 255.0
+        return np.einsum("mk,mkd->md", bary, vc[tri])
+    if kind == "face":
+        fc = np.asarray(visual.face_colors, dtype=np.float64)[:, :3] / 255.0
+        return fc[faces]
+    return None

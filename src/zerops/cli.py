@@ -86,11 +86,58 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from zerops.evaluate import run_eval
 
+    options = _pipeline_options(args) if args.method == "zerops" else {}
+    if args.method != "zerops" and _pipeline_options(args, only_set=True):
+        raise ZeropsError(f"pipeline options (--preset, --no-extension, …) only apply to --method zerops, "
+                          f"not '{args.method}'")
     report = run_eval(args.data_dir, args.out, method=args.method, categories=_csv(args.categories),
-                      limit=args.limit, progress=not args.quiet)
+                      limit=args.limit, method_options=options or None, progress=not args.quiet,
+                      resume=not args.no_resume)
     print(_format_overall(report))
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0
+
+
+def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
+    """The pipeline switches shared by `segment` and `eval --method zerops`, as keyword options."""
+    opts = {"preset": args.preset, "no_extension": args.no_extension, "passes": args.passes,
+            "merge_threshold": args.merge_threshold, "views": args.views, "n_prompts": args.prompts,
+            "segmenter": args.segmenter, "device": args.device}
+    defaults = {"preset": "fast", "no_extension": False, "segmenter": "embedded", "device": "cpu"}
+    return {k: v for k, v in opts.items() if v is not None and (not only_set or v != defaults.get(k))
+            and not (k == "no_extension" and v is False)}
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from zerops.io import load_cloud
+    from zerops.pipeline import ZeroPS, build_config
+    from zerops.results import write_segment_outputs
+
+    config = build_config(args.preset, args.no_extension, args.passes, args.merge_threshold, args.views,
+                          args.prompts, args.fill, args.seed)
+    cloud = load_cloud(args.input, n_points=args.points, seed=args.seed)
+    model = ZeroPS(config, segmenter=args.segmenter, device=args.device, progress=not args.quiet,
+                   debug=args.debug)
+    result = model.segment(cloud)
+    out = write_segment_outputs(args.out, result, config=config, source=str(args.input), debug=args.debug)
+    s = result.summary()
+    print(f"{len(s['parts'])} parts, {s['unassigned']} of {s['points']} points unassigned, "
+          f"{s['decodes']} decodes, {s['seconds']['total']:.1f} s -> {out}")
+    return 0
+
+
+def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    g = p.add_argument_group("pipeline")
+    g.add_argument("--preset", default="fast" if defaults else None, choices=["fast", "paper"],
+                   help="fast (CPU default: fewer, deduplicated decodes) or paper (the spec literally)")
+    g.add_argument("--no-extension", action="store_true", help="ablation: skip self-extension")
+    g.add_argument("--passes", type=int, help="self-extension passes (default 2)")
+    g.add_argument("--merge-threshold", type=float, help="merging point-IoU threshold (default 0.3, strict)")
+    g.add_argument("--views", choices=["zerops20", "partslip10"], help="view preset (default zerops20)")
+    g.add_argument("--prompts", type=int, help="initial prompts per start view (paper 256, fast 64)")
+    g.add_argument("--segmenter", default="embedded" if defaults else None,
+                   help="embedded (default), hf:<id-or-path> or module:Class")
+    g.add_argument("--device", default="cpu" if defaults else None, help="cpu (default) or cuda")
 
 
 # ----------------------------------------------------------------------------------------------- parser
@@ -138,11 +185,29 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Per-shape results are cached in DIR/shapes/: a rerun resumes.")
     p.add_argument("data_dir", help="folder with <Category>/<id>/{pc.ply,label.npy}")
     p.add_argument("--out", required=True, help="output folder for the report and the per-shape cache")
-    p.add_argument("--method", default="components", help="method name: oracle, components (default components)")
+    p.add_argument("--method", default="components",
+                   help="method name: zerops, components, oracle (default components)")
+    p.add_argument("--no-resume", action="store_true", help="recompute every shape instead of resuming")
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
     p.add_argument("--limit", type=int, help="at most N shapes per category")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_pipeline_arguments(p, defaults=False)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("segment", help="segment a cloud or mesh into class-agnostic parts",
+                       description="Run ZeroPS on INPUT and write parts.npz (xyz, part), parts.ply (colored by "
+                                   "part, int property 'part'), summary.json (part sizes, seconds per stage, "
+                                   "decodes) and views.png (the views with parts colored) into --out.")
+    p.add_argument("input", help="point cloud or mesh (ply, pcd, npy, npz, xyz, txt, obj, glb, gltf, stl, off)")
+    p.add_argument("--out", required=True, help="output folder")
+    _add_pipeline_arguments(p)
+    p.add_argument("--points", type=int, default=10000, help="points sampled from a mesh input (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed (mesh sampling)")
+    p.add_argument("--fill", action="store_true", help="give unassigned points their nearest part (display only)")
+    p.add_argument("--debug", action="store_true",
+                   help="also write debug images: initial groups per start view, grown groups, merged parts")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_segment)
     return parser
 
 

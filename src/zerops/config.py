@@ -18,6 +18,8 @@ class RenderConfig:
     znear: float = 0.01
     point_radius: float | None = None  # NDC radius; None = adapt to the cloud's point spacing (>= 0.005)
     min_point_radius: float = 0.005  # the spec's fixed radius, used as the floor of the adaptive radius
+    radius_scale: float = 0.8        # adaptive radius = scale × distance to the k-th nearest neighbour …
+    radius_neighbors: int = 8        # … with k = radius_neighbors (capped at 3× the median)
     background: tuple[int, int, int] = (255, 255, 255)
 
 

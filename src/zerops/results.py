@@ -1,0 +1,76 @@
+"""Writing a segmentation result folder: parts.npz, parts.ply, summary.json, views.png (+ debug images).
+
+Every file is written atomically (temp file + rename), and only after the whole computation finished, so
+an interrupted or failed run never leaves a truncated output.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zerops import __version__
+from zerops.config import ZeroPSConfig
+from zerops.io import write_json, write_npz, write_result_ply
+from zerops.pipeline import PartResult
+from zerops.viz import contact_sheet, part_overlay, save_png
+
+RESULT_FORMAT = 1
+
+
+def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroPSConfig | None = None,
+                          source: str | None = None, debug: bool = False) -> Path:
+    """Write the result folder and return its path.
+
+    Files: ``parts.npz`` (xyz (N,3) float32, part (N,) int64 [+ semantic, instance]), ``parts.ply`` (colored by
+    part, int properties part/semantic/instance), ``summary.json``, ``views.png`` (parts colored in every
+    view); with ``debug``: ``debug/initial_<view>.png`` per start view (its initial groups),
+    ``debug/extended_<start>.png`` (that start view's grown groups seen from every view) and
+    ``debug/merged.png``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {"xyz": result.xyz.astype(np.float32), "part": result.part.astype(np.int64)}
+    if result.semantic is not None:
+        arrays["semantic"] = result.semantic.astype(np.int64)
+    if result.instance is not None:
+        arrays["instance"] = result.instance.astype(np.int64)
+    write_npz(out / "parts.npz", **arrays)
+    write_result_ply(out / "parts.ply", result.xyz, result.part, semantic=result.semantic,
+                     instance=result.instance)
+    summary: dict[str, Any] = {"format": RESULT_FORMAT, "zerops_version": __version__, "source": source}
+    summary.update(result.summary())
+    if config is not None:
+        summary["config"] = config.to_dict()
+    write_json(out / "summary.json", summary)
+    if result.views:
+        sheet = contact_sheet([part_overlay(v, result.part) for v in result.views],
+                              labels=[v.name for v in result.views])
+        save_png(out / "views.png", sheet)
+    if debug and result.views:
+        _write_debug(out / "debug", result)
+    return out
+
+
+def groups_to_labels(groups: list[np.ndarray], n_points: int) -> np.ndarray:
+    """(N,) labels from a list of point-index groups; later groups overwrite earlier ones, −1 elsewhere."""
+    labels = np.full(n_points, -1, dtype=np.int64)
+    for k, g in enumerate(groups):
+        labels[g] = k
+    return labels
+
+
+def _write_debug(folder: Path, result: PartResult) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    views = result.views
+    by_name = {v.name: v for v in views}
+    n = len(result.part)
+    for start, groups in result.debug.get("initial", {}).items():
+        save_png(folder / f"initial_{start}.png", part_overlay(by_name[start], groups_to_labels(groups, n)))
+    for start, groups in result.debug.get("extended", {}).items():
+        labels = groups_to_labels(groups, n)
+        sheet = contact_sheet([part_overlay(v, labels) for v in views], labels=[v.name for v in views])
+        save_png(folder / f"extended_{start}.png", sheet)
+    merged = contact_sheet([part_overlay(v, result.part) for v in views], labels=[v.name for v in views])
+    save_png(folder / "merged.png", merged)

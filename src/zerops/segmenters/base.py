@@ -1,0 +1,273 @@
+"""The promptable-segmenter protocol, prompt sets, mask selection and the registry.
+
+A segmenter works like SAM's predictor with explicit state: ``set_images`` encodes a list of views once,
+then ``predict(view, prompts)`` decodes a batch of point-prompt sets against one view's embedding and
+returns, for every prompt set, SAM's 3 multimask candidates at the view's own resolution and their
+predicted IoUs. The pipeline never needs to know which SAM it talks to.
+
+Pixel convention (same as :mod:`zerops.render`): a point is (x = column, y = row) in continuous pixel
+coordinates, pixel (r, c) covers [c, c+1) x [r, r+1) and its centre is (c + 0.5, r + 0.5).
+"""
+from __future__ import annotations
+
+import abc
+import importlib
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from zerops.errors import ZeropsError
+
+__all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "register_segmenter",
+           "get_segmenter", "available_segmenters"]
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """K point prompts for one mask.
+
+    points: (K, 2) float32 (x = column, y = row, pixel centres at +0.5);
+    labels: (K,) int64, 1 = positive (on the part), 0 = negative (off the part).
+    """
+
+    points: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        try:
+            pts = np.asarray(self.points, dtype=np.float32)
+            lab = np.asarray(self.labels)
+        except (TypeError, ValueError) as err:
+            raise ZeropsError(f"prompt points/labels must be numeric arrays ({err})") from None
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ZeropsError(f"prompt points must have shape (K, 2) as (x, y), got {pts.shape}")
+        if pts.shape[0] == 0:
+            raise ZeropsError("a prompt set has no points: give at least one point per prompt set")
+        if lab.shape != (pts.shape[0],):
+            raise ZeropsError(f"prompt labels must have shape ({pts.shape[0]},), got {lab.shape}")
+        if not np.all(np.isfinite(pts)):
+            raise ZeropsError("prompt points contain NaN or infinite coordinates")
+        if lab.size and not np.all(np.isin(lab, (0, 1))):
+            raise ZeropsError("prompt labels must be 1 (positive) or 0 (negative)")
+        object.__setattr__(self, "points", np.ascontiguousarray(pts))
+        object.__setattr__(self, "labels", lab.astype(np.int64))
+
+    @classmethod
+    def positive(cls, points: Any) -> "PromptSet":
+        """All points positive."""
+        pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        return cls(pts, np.ones(len(pts), dtype=np.int64))
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+def as_prompt_sets(prompts: Any) -> list[PromptSet]:
+    """Normalize a batch: a PromptSet, a list of PromptSets, (points, labels) pairs or (K, 2) arrays
+    (all-positive), or one (B, K, 2) array (all-positive)."""
+    if isinstance(prompts, PromptSet):
+        return [prompts]
+    if isinstance(prompts, np.ndarray):
+        if prompts.ndim == 3 and prompts.shape[-1] == 2:
+            return [PromptSet.positive(p) for p in prompts]
+        raise ZeropsError(f"a prompt array must have shape (B, K, 2), got {prompts.shape}")
+    out = []
+    for p in prompts:
+        if isinstance(p, PromptSet):
+            out.append(p)
+        elif isinstance(p, tuple) and len(p) == 2:
+            out.append(PromptSet(p[0], p[1]))
+        else:
+            out.append(PromptSet.positive(p))
+    return out
+
+
+def select_masks(masks: np.ndarray, scores: np.ndarray, rule: str = "smallest",
+                 min_score: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """Pick one of the 3 candidates per prompt.
+
+    masks (B, 3, H, W) bool, scores (B, 3) float32 -> (index (B,) int64, -1 = rejected; chosen score (B,)).
+    Rules: ``smallest`` (spec §3.2: the smallest-area candidate, rejected if its score < min_score),
+    ``smallest-confident`` (smallest area among candidates scoring >= min_score), ``best`` (highest
+    score, rejected if < min_score; pass min_score=-inf to always accept).
+    """
+    masks = np.asarray(masks)
+    scores = np.asarray(scores, dtype=np.float32)
+    if masks.ndim != 4 or scores.shape != masks.shape[:2]:
+        raise ZeropsError(f"select_masks needs masks (B, C, H, W) and scores (B, C), got {masks.shape}, {scores.shape}")
+    b = masks.shape[0]
+    area = masks.reshape(b, masks.shape[1], -1).sum(-1)
+    rows = np.arange(b)
+    if rule == "smallest":
+        idx = area.argmin(axis=1)
+        ok = scores[rows, idx] >= min_score
+    elif rule == "smallest-confident":
+        conf = scores >= min_score
+        idx = np.where(conf, area, np.iinfo(np.int64).max).argmin(axis=1)
+        ok = conf[rows, idx]
+    elif rule == "best":
+        idx = scores.argmax(axis=1)
+        ok = scores[rows, idx] >= min_score
+    else:
+        raise ZeropsError(f"unknown mask selection rule '{rule}': use smallest, smallest-confident or best")
+    chosen = scores[rows, idx] if b else np.zeros(0, np.float32)
+    return np.where(ok, idx, -1).astype(np.int64), chosen.astype(np.float32)
+
+
+class Segmenter(abc.ABC):
+    """Promptable segmenter with explicit state (the encoded views).
+
+    Subclasses implement ``_encode(images, progress)`` (store per-view state) and
+    ``_decode(view, points (B, K, 2) float32 pixel coords, labels (B, K) int64)`` returning
+    ``(masks (B, 3, H, W) bool, scores (B, 3) float32)``; this class validates inputs, groups prompt
+    sets by size and keeps counters: ``n_encodes`` (views encoded), ``n_decodes`` (prompt sets decoded),
+    ``encode_seconds``, ``decode_seconds``.
+    """
+
+    name: str = "segmenter"
+
+    def __init__(self) -> None:
+        self._sizes: list[tuple[int, int]] = []
+        self.reset_stats()
+
+    # ---- state -------------------------------------------------------------------------------------
+    def set_images(self, images: Sequence[np.ndarray], progress: bool = False) -> None:
+        """Encode the views (each (H, W, 3) uint8 RGB). Replaces any previously set views."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        images = list(images)
+        if not images:
+            raise ZeropsError("set_images got no images: pass a list of (H, W, 3) uint8 views")
+        for i, img in enumerate(images):
+            _check_image(img, i)
+        self._sizes = []
+        t0 = time.perf_counter()
+        self._encode([np.ascontiguousarray(im) for im in images], progress)
+        self.encode_seconds += time.perf_counter() - t0
+        self.n_encodes += len(images)
+        self._sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+
+    @property
+    def n_views(self) -> int:
+        """Number of views currently encoded."""
+        return len(self._sizes)
+
+    def image_size(self, view: int) -> tuple[int, int]:
+        """(H, W) of an encoded view."""
+        self._check_view(view)
+        return self._sizes[view]
+
+    def reset_stats(self) -> None:
+        self.n_encodes = 0
+        self.n_decodes = 0
+        self.encode_seconds = 0.0
+        self.decode_seconds = 0.0
+
+    def stats(self) -> dict[str, float]:
+        return {"views_encoded": self.n_encodes, "prompts_decoded": self.n_decodes,
+                "encode_s": round(self.encode_seconds, 3), "decode_s": round(self.decode_seconds, 3)}
+
+    # ---- decoding ----------------------------------------------------------------------------------
+    def predict(self, view: int, prompts: Iterable[PromptSet] | PromptSet | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decode B prompt sets on one view.
+
+        Returns masks (B, 3, H, W) bool at the view's resolution and scores (B, 3) float32 (predicted IoU
+        of each multimask candidate). B = 0 gives empty arrays.
+        """
+        self._check_view(view)
+        sets = as_prompt_sets(prompts)
+        h, w = self._sizes[view]
+        for i, p in enumerate(sets):
+            x, y = p.points[:, 0], p.points[:, 1]
+            if np.any(x < 0) or np.any(x > w) or np.any(y < 0) or np.any(y > h):
+                raise ZeropsError(f"prompt set {i} has a point outside the {w}x{h} view "
+                                  f"(x in [0, {w}], y in [0, {h}] expected)")
+        masks = np.zeros((len(sets), 3, h, w), dtype=bool)
+        scores = np.zeros((len(sets), 3), dtype=np.float32)
+        if not sets:
+            return masks, scores
+        t0 = time.perf_counter()
+        sizes = np.array([len(p) for p in sets])
+        for k in np.unique(sizes):                     # same K in one batch: no extra padding tokens
+            idx = np.flatnonzero(sizes == k)
+            pts = np.stack([sets[i].points for i in idx])
+            lab = np.stack([sets[i].labels for i in idx])
+            m, s = self._decode(view, pts, lab)
+            masks[idx] = m
+            scores[idx] = s
+        self.decode_seconds += time.perf_counter() - t0
+        self.n_decodes += len(sets)
+        return masks, scores
+
+    def _check_view(self, view: int) -> None:
+        if not self._sizes:
+            raise ZeropsError("no images are set: call set_images(views) before predict()")
+        if not isinstance(view, (int, np.integer)) or not 0 <= int(view) < len(self._sizes):
+            raise ZeropsError(f"view {view!r} does not exist: {len(self._sizes)} views are set")
+
+    @abc.abstractmethod
+    def _encode(self, images: list[np.ndarray], progress: bool) -> None:
+        """Encode and store the views."""
+
+    @abc.abstractmethod
+    def _decode(self, view: int, points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """points (B, K, 2) float32, labels (B, K) int64 -> masks (B, 3, H, W) bool, scores (B, 3) float32."""
+
+
+def _check_image(img: Any, i: int) -> None:
+    if not isinstance(img, np.ndarray):
+        raise ZeropsError(f"image {i} is a {type(img).__name__}, expected a numpy (H, W, 3) uint8 array")
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ZeropsError(f"image {i} has shape {img.shape}, expected (H, W, 3) RGB")
+    if img.dtype != np.uint8:
+        raise ZeropsError(f"image {i} has dtype {img.dtype}, expected uint8 (convert with (img * 255).astype(np.uint8))")
+    if img.shape[0] < 2 or img.shape[1] < 2:
+        raise ZeropsError(f"image {i} is too small ({img.shape[1]}x{img.shape[0]} pixels)")
+
+
+# ---- registry ---------------------------------------------------------------------------------------
+_Factory = Callable[..., Segmenter]
+_REGISTRY: dict[str, _Factory] = {}
+
+
+def register_segmenter(name: str, factory: _Factory) -> None:
+    """Register ``factory(device=..., **options)`` under a plain name (no ':')."""
+    if ":" in name:
+        raise ZeropsError(f"segmenter names cannot contain ':' ({name!r})")
+    _REGISTRY[name] = factory
+
+
+def available_segmenters() -> list[str]:
+    return sorted(_REGISTRY) + ["hf:<model id or folder>", "<module>:<Class>"]
+
+
+def get_segmenter(spec: str = "embedded", device: str = "cpu", **options: Any) -> Segmenter:
+    """Build a segmenter from a spec string.
+
+    ``embedded`` (default, MobileSAM on onnxruntime), ``hf:<hub id or local folder>`` (transformers
+    SamModel / SamHQModel / Sam2Model), ``package.module:ClassName`` (a plug-in class taking
+    ``device=`` and keyword options and implementing ``set_images`` / ``predict``).
+    """
+    if not isinstance(spec, str) or not spec:
+        raise ZeropsError("the segmenter must be named by a non-empty string, e.g. 'embedded'")
+    if spec in _REGISTRY:
+        return _REGISTRY[spec](device=device, **options)
+    if spec.startswith("hf:"):
+        from zerops.segmenters.hf import HFSam
+        return HFSam(spec[3:], device=device, **options)
+    if ":" in spec:
+        mod_name, _, cls_name = spec.partition(":")
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError as err:
+            raise ZeropsError(f"cannot import segmenter module '{mod_name}' ({err})") from None
+        cls = getattr(mod, cls_name, None)
+        if cls is None:
+            raise ZeropsError(f"module '{mod_name}' has no '{cls_name}'")
+        seg = cls(device=device, **options)
+        if not (callable(getattr(seg, "set_images", None)) and callable(getattr(seg, "predict", None))):
+            raise ZeropsError(f"'{spec}' does not implement set_images() and predict()")
+        return seg
+    raise ZeropsError(f"unknown segmenter '{spec}': use one of {', '.join(available_segmenters())}")

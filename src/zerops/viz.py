@@ -1,0 +1,126 @@
+"""Images for people: contact sheets of rendered views and atomic PNG writing."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from zerops.errors import ZeropsError
+
+
+def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Accept (H, W), (H, W, 3) or (H, W, 4) uint8, bool, or float in [0, 1]; return (H, W, 3) uint8."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ZeropsError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
+    arr = arr[:, :, :3]
+    if arr.dtype == np.bool_:
+        return np.where(arr, 255, 0).astype(np.uint8)
+    if arr.dtype != np.uint8:
+        arr = arr.astype(np.float64)
+        if not np.isfinite(arr).all():
+            raise ZeropsError("image contains NaN or inf values")
+        arr = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def contact_sheet(
+    images: Sequence[np.ndarray],
+    labels: Sequence[str] | None = None,
+    cols: int = 5,
+    thumb: int = 256,
+    gap: int = 4,
+) -> np.ndarray:
+    """Grid of thumbnails on a white background.
+
+    Args:
+        images: images of any size (see :func:`save_png` for accepted dtypes); each is scaled to fit a
+            ``thumb`` x ``thumb`` cell, keeping its aspect ratio.
+        labels: optional text per image, drawn small in the cell's top-left corner.
+        cols: images per row. thumb: cell size in pixels. gap: white pixels between cells.
+
+    Returns:
+        (rows * (thumb + gap) + gap, cols' * (thumb + gap) + gap, 3) uint8 sheet, cols' = min(cols, len(images)).
+    """
+    if len(images) == 0:
+        raise ZeropsError("contact_sheet needs at least one image")
+    if cols < 1 or thumb < 8 or gap < 0:
+        raise ZeropsError(f"contact_sheet needs cols >= 1, thumb >= 8 and gap >= 0 (got {cols}, {thumb}, {gap})")
+    if labels is not None and len(labels) != len(images):
+        raise ZeropsError(f"got {len(labels)} labels for {len(images)} images")
+    ncol = min(cols, len(images))
+    nrow = -(-len(images) // ncol)
+    sheet = Image.new("RGB", (ncol * (thumb + gap) + gap, nrow * (thumb + gap) + gap), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for i, img in enumerate(images):
+        tile = Image.fromarray(_as_rgb_uint8(img))
+        scale = thumb / max(tile.width, tile.height)
+        size = (max(1, round(tile.width * scale)), max(1, round(tile.height * scale)))
+        tile = tile.resize(size, Image.Resampling.BILINEAR)
+        r, c = divmod(i, ncol)
+        x0 = gap + c * (thumb + gap) + (thumb - size[0]) // 2
+        y0 = gap + r * (thumb + gap) + (thumb - size[1]) // 2
+        sheet.paste(tile, (x0, y0))
+        if labels is not None and labels[i]:
+            tx, ty = gap + c * (thumb + gap) + 3, gap + r * (thumb + gap) + 2
+            box = draw.textbbox((tx, ty), str(labels[i]), font=font)
+            draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1), fill=(255, 255, 255))
+            draw.text((tx, ty), str(labels[i]), fill=(0, 0, 0), font=font)
+    return np.asarray(sheet, dtype=np.uint8)
+
+
+def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write ``image`` as a PNG atomically (temp file in the same folder, then ``os.replace``).
+
+    Accepts (H, W) / (H, W, 3) / (H, W, 4) arrays: uint8, bool, or float in [0, 1].
+    """
+    target = Path(path)
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 4 and arr.dtype == np.uint8:
+        pil = Image.fromarray(np.ascontiguousarray(arr))  # RGBA
+    elif arr.ndim == 2 and arr.dtype == np.uint8:
+        pil = Image.fromarray(np.ascontiguousarray(arr))  # grayscale
+    else:
+        pil = Image.fromarray(_as_rgb_uint8(arr))
+    if not target.parent.exists():
+        raise ZeropsError(f"cannot write {target}: folder {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pil.save(fh, format="PNG")
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def part_overlay(view, labels: np.ndarray, shading: float = 0.35) -> np.ndarray:
+    """A rendered view with every object pixel colored by the label of its front-most point.
+
+    Args:
+        view: a :class:`zerops.render.RenderedView` (uses ``index_map`` (H, W) and ``image`` (H, W, 3)).
+        labels: (N,) int per-point labels; −1 (unassigned) is drawn gray.
+        shading: share of the render's own brightness mixed in so the geometry stays readable.
+    Returns:
+        (H, W, 3) uint8 image, white background.
+    """
+    from zerops.io import part_colors
+
+    index_map = view.index_map
+    out = np.full(index_map.shape + (3,), 255, dtype=np.uint8)
+    fg = index_map >= 0
+    if not fg.any():
+        return out
+    colors = part_colors(np.asarray(labels)[index_map[fg]]).astype(np.float32)
+    lum = view.image[fg].astype(np.float32).mean(axis=1, keepdims=True) / 255.0
+    mixed = colors * ((1.0 - shading) + shading * lum)
+    out[fg] = np.clip(mixed, 0, 255).astype(np.uint8)
+    return out

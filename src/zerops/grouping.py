@@ -142,10 +142,12 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
         ok = scores > config.pred_iou_thresh
         if stability is not None:
             ok &= stability >= config.stability_score_thresh
+        areas = masks.reshape(len(masks), 3, -1).sum(axis=2)
         for b, k in zip(*np.nonzero(ok)):
             cand_masks.append(masks[b, k])
             cand_scores.append(float(scores[b, k]))
-            if skip_covered:
+            # only a mask that would survive the area filters counts as covering its pixels
+            if skip_covered and config.min_mask_area < areas[b, k] <= config.max_object_fraction * object_pixels:
                 covered |= masks[b, k]
     stats.candidates += len(cand_masks)
     if not cand_masks:

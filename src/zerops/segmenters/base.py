@@ -176,6 +176,16 @@ class Segmenter(abc.ABC):
         Returns masks (B, 3, H, W) bool at the view's resolution and scores (B, 3) float32 (predicted IoU
         of each multimask candidate). B = 0 gives empty arrays.
         """
+        masks, scores, _ = self._predict(view, prompts, None)
+        return masks, scores
+
+    def predict_with_stability(self, view: int, prompts: Iterable[PromptSet] | PromptSet | np.ndarray,
+                               offset: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Like :meth:`predict`, plus SAM's stability score (B, 3) float32: the IoU between a candidate's
+        logits thresholded at +offset and at −offset. None when the segmenter cannot give logits."""
+        return self._predict(view, prompts, float(offset))
+
+    def _predict(self, view: int, prompts: Any, offset: float | None):
         self._check_view(view)
         sets = as_prompt_sets(prompts)
         h, w = self._sizes[view]
@@ -186,20 +196,28 @@ class Segmenter(abc.ABC):
                                   f"(x in [0, {w}], y in [0, {h}] expected)")
         masks = np.zeros((len(sets), 3, h, w), dtype=bool)
         scores = np.zeros((len(sets), 3), dtype=np.float32)
+        stability: np.ndarray | None = np.zeros((len(sets), 3), dtype=np.float32) if offset is not None else None
         if not sets:
-            return masks, scores
+            return masks, scores, stability
         t0 = time.perf_counter()
         sizes = np.array([len(p) for p in sets])
         for k in np.unique(sizes):                     # same K in one batch: no extra padding tokens
             idx = np.flatnonzero(sizes == k)
             pts = np.stack([sets[i].points for i in idx])
             lab = np.stack([sets[i].labels for i in idx])
-            m, s = self._decode(view, pts, lab)
+            if offset is None:
+                m, s = self._decode(view, pts, lab)
+            else:
+                m, s, st = self._decode_stability(view, pts, lab, offset)
+                if st is None:
+                    stability = None
+                elif stability is not None:
+                    stability[idx] = st
             masks[idx] = m
             scores[idx] = s
         self.decode_seconds += time.perf_counter() - t0
         self.n_decodes += len(sets)
-        return masks, scores
+        return masks, scores, stability
 
     def _check_view(self, view: int) -> None:
         if not self._sizes:
@@ -214,6 +232,12 @@ class Segmenter(abc.ABC):
     @abc.abstractmethod
     def _decode(self, view: int, points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """points (B, K, 2) float32, labels (B, K) int64 -> masks (B, 3, H, W) bool, scores (B, 3) float32."""
+
+    def _decode_stability(self, view: int, points: np.ndarray, labels: np.ndarray,
+                          offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Like ``_decode`` plus stability (B, 3); the default has no logits and returns None."""
+        masks, scores = self._decode(view, points, labels)
+        return masks, scores, None
 
 
 def _check_image(img: Any, i: int) -> None:

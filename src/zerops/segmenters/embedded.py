@@ -229,16 +229,28 @@ class EmbeddedSam(Segmenter):
         return np.concatenate(lows), np.concatenate(ious)
 
     def _decode(self, view: int, points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        masks, scores, _ = self._decode_stability(view, points, labels, None)
+        return masks, scores
+
+    def _decode_stability(self, view: int, points: np.ndarray, labels: np.ndarray,
+                          offset: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         up = self._upscaler(view)
         hw = self._sizes[view]
         masks = np.empty((len(points), 3, *hw), dtype=bool)
         scores = np.empty((len(points), 3), dtype=np.float32)
+        stability = np.empty((len(points), 3), dtype=np.float32) if offset is not None else None
         for s in range(0, len(points), self.decode_batch):
             low, iou = self.decode_lowres(view, points[s:s + self.decode_batch], labels[s:s + self.decode_batch])
             n = low.shape[0]
-            masks[s:s + n] = up(low[:, 1:4].reshape(n * 3, LOW_RES, LOW_RES)).reshape(n, 3, *hw)
+            cand = low[:, 1:4].reshape(n * 3, LOW_RES, LOW_RES)
+            masks[s:s + n] = up(cand).reshape(n, 3, *hw)
             scores[s:s + n] = iou[:, 1:4]
-        return masks, scores
+            if stability is not None:
+                # SAM's stability score: area(logits > +offset) / area(logits > -offset), upscaled exactly
+                inner = up(cand, offset).reshape(n * 3, -1).sum(axis=1)
+                outer = up(cand, -offset).reshape(n * 3, -1).sum(axis=1)
+                stability[s:s + n] = (inner / np.maximum(outer, 1)).reshape(n, 3)
+        return masks, scores, stability
 
     # ---- reference path ----------------------------------------------------------------------------
     def predict_reference(self, view: int, prompts) -> dict[str, np.ndarray]:

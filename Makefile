@@ -11,7 +11,7 @@ DEMO_OUT ?= out/demo
 all: demo
 
 help:
-	@echo "make demo        set up .venv, fetch the embedded model, run zerops on examples/chair.ply"
+	@echo "make demo        set up .venv, fetch the embedded model, segment examples/chair.ply into out/demo"
 	@echo "make test        the test suite (fetches the embedded model first)"
 	@echo "make bench       renderer benchmark (bench/render.json)"
 	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
@@ -30,8 +30,8 @@ models: $(STAMP)
 	$(ZEROPS) models fetch
 
 demo: models
-	$(ZEROPS) render examples/chair.ply --out $(DEMO_OUT)
-	@echo "demo output: $(DEMO_OUT)/views.png"
+	$(ZEROPS) segment examples/chair.ply --out $(DEMO_OUT)
+	@echo "demo output: $(DEMO_OUT)/views.png (parts colored), $(DEMO_OUT)/parts.ply, $(DEMO_OUT)/summary.json"
 
 test: models
 	$(PY) -m pytest

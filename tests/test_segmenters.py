@@ -283,3 +283,17 @@ def test_export_cached_and_shipped_fallback(embedded, scene, tmp_path, monkeypat
     prompts = scene["prompts"][:3]
     (m_a, s_a), (m_b, s_b) = fallback.predict(0, prompts), embedded.predict(0, prompts)
     assert iou(m_a, m_b).min() >= 0.999 and np.abs(s_a - s_b).max() <= 1e-3
+
+
+@pytest.mark.model
+def test_stability_scores_match_their_definition(embedded, scene):
+    prompts = scene["prompts"][:3]
+    masks, scores, stability = embedded.predict_with_stability(0, prompts, offset=1.0)
+    m2, s2 = embedded.predict(0, prompts)
+    assert np.array_equal(masks, m2) and np.array_equal(scores, s2)
+    assert stability.shape == (3, 3) and ((stability >= 0) & (stability <= 1)).all()
+    # recompute one by hand: area(logits > +1) / area(logits > -1) of the upscaled candidate
+    low, _ = embedded.decode_lowres(0, prompts[0].points[None], prompts[0].labels[None])
+    up = embedded._upscaler(0)
+    inner, outer = up(low[:, 1], 1.0).sum(), up(low[:, 1], -1.0).sum()
+    assert abs(stability[0, 0] - inner / max(outer, 1)) < 1e-6

@@ -128,8 +128,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -> None:
     g = p.add_argument_group("pipeline")
-    g.add_argument("--preset", default="fast" if defaults else None, choices=["fast", "paper"],
-                   help="fast (CPU default: fewer, deduplicated decodes) or paper (the spec literally)")
+    g.add_argument("--preset", default="fast" if defaults else None, choices=["fast", "paper", "literal"],
+                   help="fast (CPU default: fewer, deduplicated decodes), paper (the spec's schedule) or "
+                        "literal (paper without zerops's small-SAM safeguards)")
     g.add_argument("--no-extension", action="store_true", help="ablation: skip self-extension")
     g.add_argument("--passes", type=int, help="self-extension passes (default 2)")
     g.add_argument("--merge-threshold", type=float, help="merging point-IoU threshold (default 0.3, strict)")

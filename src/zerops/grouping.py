@@ -111,13 +111,16 @@ def start_view_prompts(visible: np.ndarray, xyz: np.ndarray, n_prompts: int) -> 
 def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.ndarray, pixels: np.ndarray,
                    index_map: np.ndarray, config: GroupingConfig, eps: float, min_points: int,
                    batch_size: int = 64, skip_covered: bool = False,
-                   stats: GroupingStats | None = None) -> list[np.ndarray]:
+                   stats: GroupingStats | None = None, radius: np.ndarray | None = None,
+                   margin: float = 0.5) -> list[np.ndarray]:
     """3D groups of one start view (spec §3.1 steps 1–6).
 
     Args:
-        view: index of the start view; visible (N,), pixels (N, 2), index_map (H, W) are its maps.
+        view: index of the start view; visible (N,) (surface visibility, ``RenderedView.seen``),
+            pixels (N, 2) and index_map (H, W) are its maps.
         skip_covered: (``fast`` preset) decode the prompts in batches and skip a prompt whose pixel is
             already inside an accepted mask.
+        radius, margin: splat radii (N,) in pixels and the lifting margin (see ``extension.lift_mask``).
     Returns:
         list of sorted int64 point-index arrays (almost disjoint).
     """
@@ -169,7 +172,7 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
         region = label == i
         if not region.any():
             continue
-        pts = lift_mask(largest_component(region), index_map)
+        pts = lift_mask(largest_component(region), pixels, visible, radius, margin)
         if len(pts) == 0:
             continue
         core = largest_cluster(pts, xyz, eps, min_points)

@@ -21,7 +21,7 @@ from zerops.extension import DecodeMemo, ExtensionStats, self_extension
 from zerops.grouping import GroupingStats, initial_groups
 from zerops.io import PointCloud, as_cloud
 from zerops.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
-from zerops.pointops import point_spacing
+from zerops.pointops import knn, point_spacing
 from zerops.render import RenderedView, Renderer, normalize
 from zerops.segmenters import PromptSet, get_segmenter
 from zerops.views import extension_order, get_layout
@@ -134,9 +134,10 @@ class ZeroPS:
         groups: dict[str, list[np.ndarray]] = {}
         for s in tqdm(starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
             v = views[view_index[s]]
-            groups[s] = initial_groups(view_index[s], self._decode_amg, xyz, v.visible, v.pixels, v.index_map,
+            groups[s] = initial_groups(view_index[s], self._decode_amg, xyz, v.seen, v.pixels, v.index_map,
                                        cfg.grouping, eps, min_pts, batch_size=cfg.grouping.batch_size,
-                                       skip_covered=cfg.grouping.skip_covered, stats=gstats)
+                                       skip_covered=cfg.grouping.skip_covered, stats=gstats,
+                                       radius=v.radius, margin=cfg.grouping.lift_margin)
         seconds["groups"] = time.perf_counter() - t
         counts = {"initial_groups": sum(len(g) for g in groups.values())}
         initial = {k: list(v) for k, v in groups.items()} if self.debug else {}
@@ -152,7 +153,9 @@ class ZeroPS:
                                                 cfg.extension, eps, min_pts,
                                                 memo=DecodeMemo() if cfg.extension.memoize else None,
                                                 stop_when_stable=cfg.extension.stop_when_stable,
-                                                progress=bar.update)
+                                                progress=bar.update, margin=cfg.grouping.lift_margin,
+                                                neighbors=knn(xyz, 8)[1] if cfg.extension.interior_prompts > 0
+                                                else None)
         seconds["extension"] = time.perf_counter() - t
 
         t = time.perf_counter()

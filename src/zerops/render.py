@@ -73,6 +73,7 @@ class RenderedView:
     depth: np.ndarray        # (N,) float32 camera-space depth of all points
     visible: np.ndarray      # (N,) bool: the point is front-most in at least one pixel
     radius: np.ndarray | None = None  # (N,) float32 splat radius in pixels
+    seen: np.ndarray | None = None    # (N,) bool: on the visible surface (depth test, see below)
 
     @property
     def foreground(self) -> np.ndarray:
@@ -273,12 +274,39 @@ class Renderer:
                           device=self.device)
         visible = np.zeros(n + 1, dtype=bool)
         visible[index_map] = True                     # -1 marks the extra last slot
+        seen = surface_visibility(pixels, depth, radius * (depth / np.float32(self.focal)), index_map,
+                                  in_front, SEEN_TOLERANCE) | visible[:n]
         colors = cloud.colors if cloud.colors is not None else _shade(cloud.xyz, cloud.normals, rot, position)
         image = _colorize(index_map, colors, cfg.background)
         return RenderedView(
             name=view.name, elev=view.elev, azim=view.azim, image=image, index_map=index_map,
-            pixels=pixels, depth=depth, visible=visible[:n], radius=radius,
+            pixels=pixels, depth=depth, visible=visible[:n], radius=radius, seen=seen,
         )
+
+
+SEEN_TOLERANCE = 1.0   # a point is "seen" within this many of its own splat radii behind the front surface
+
+
+def surface_visibility(pixels: np.ndarray, depth: np.ndarray, world_radius: np.ndarray, index_map: np.ndarray,
+                       valid: np.ndarray, tolerance: float = SEEN_TOLERANCE) -> np.ndarray:
+    """Which points lie on the visible surface: (N,) bool.
+
+    The index map keeps one front-most point per pixel, and with disks larger than the point spacing many
+    front-surface points win no pixel at all, so ``visible`` is a sparse subset of the surface. A point is
+    *seen* when its centre pixel shows a point (the front surface there) and its depth is at most
+    ``tolerance`` × its splat radius (world units) behind that point's depth. Lifting masks to points
+    with ``seen`` keeps whole surfaces instead of a speckle of winners.
+    """
+    h, w = index_map.shape
+    cols = np.floor(pixels[:, 0]).astype(np.int64)
+    rows = np.floor(pixels[:, 1]).astype(np.int64)
+    inside = np.flatnonzero(valid & (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h))
+    front = index_map[rows[inside], cols[inside]]
+    hit = front >= 0
+    idx = inside[hit]
+    seen = np.zeros(len(pixels), dtype=bool)
+    seen[idx] = depth[idx] <= depth[front[hit]] + tolerance * world_radius[idx]
+    return seen
 
 
 def render_cloud(cloud: Any, config: RenderConfig = RenderConfig(), layout: Any = None,

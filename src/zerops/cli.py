@@ -126,6 +126,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_input_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="point cloud or mesh (ply, pcd, npy, npz, xyz, txt, obj, glb, gltf, stl, off)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--points", type=int, default=10000, help="points sampled from a mesh input (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed for mesh sampling")
+
+
 def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -> None:
     g = p.add_argument_group("pipeline")
     g.add_argument("--preset", default="fast" if defaults else None, choices=["fast", "paper", "literal"],
@@ -161,12 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="render a cloud or mesh from the ZeroPS views to PNGs",
                        description="Normalize INPUT into the unit sphere and render it from every view of a preset; "
                                    "writes view_<name>.png per view and a contact sheet views.png.")
-    p.add_argument("input", help="point cloud or mesh (ply, pcd, npy, npz, xyz, txt, obj, glb, gltf, stl, off)")
-    p.add_argument("--out", required=True, help="output folder")
+    _add_input_arguments(p)
     p.add_argument("--views", default="zerops20", choices=["zerops20", "partslip10"], help="view preset")
     p.add_argument("--image-size", type=int, default=800, help="square image size in pixels (default 800)")
-    p.add_argument("--points", type=int, default=10000, help="points sampled from a mesh input (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed for mesh sampling")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("synth", help="generate the procedural part-labelled benchmark (PartNetE layout)",
@@ -199,11 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run ZeroPS on INPUT and write parts.npz (xyz, part), parts.ply (colored by "
                                    "part, int property 'part'), summary.json (part sizes, seconds per stage, "
                                    "decodes) and views.png (the views with parts colored) into --out.")
-    p.add_argument("input", help="point cloud or mesh (ply, pcd, npy, npz, xyz, txt, obj, glb, gltf, stl, off)")
-    p.add_argument("--out", required=True, help="output folder")
+    _add_input_arguments(p)
     _add_pipeline_arguments(p)
-    p.add_argument("--points", type=int, default=10000, help="points sampled from a mesh input (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed (mesh sampling)")
     p.add_argument("--fill", action="store_true", help="give unassigned points their nearest part (display only)")
     p.add_argument("--debug", action="store_true",
                    help="also write debug images: initial groups per start view, grown groups, merged parts")

@@ -177,9 +177,8 @@ class Renderer:
             raise ZeropsError(f"point_radius must be positive or None, got {config.point_radius}")
         if not config.min_point_radius >= 0:
             raise ZeropsError(f"min_point_radius must be >= 0, got {config.min_point_radius}")
-        scale = radius_scale if radius_scale is not None else getattr(config, "radius_scale", DEFAULT_RADIUS_SCALE)
-        k = radius_neighbors if radius_neighbors is not None else getattr(config, "radius_neighbors",
-                                                                             DEFAULT_RADIUS_NEIGHBORS)
+        scale = radius_scale if radius_scale is not None else config.radius_scale
+        k = radius_neighbors if radius_neighbors is not None else config.radius_neighbors
         if not scale > 0:
             raise ZeropsError(f"radius_scale must be positive, got {scale}")
         if int(k) != k or k < 1:

@@ -26,3 +26,17 @@ def embedded_model() -> dict:
         return embedded_paths()
     except ZeropsError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_stage_cache(tmp_path_factory):
+    """CLI runs in tests use a fresh stage cache, never the user's ~/.cache/zerops/stages."""
+    import os
+
+    old = os.environ.get("ZEROPS_CACHE")
+    os.environ["ZEROPS_CACHE"] = str(tmp_path_factory.mktemp("stage-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ZEROPS_CACHE", None)
+    else:
+        os.environ["ZEROPS_CACHE"] = old

@@ -40,3 +40,20 @@ class ColorRegionSegmenter(Segmenter):
             masks[b, 2] = fg
             scores[b] = (0.95, 0.9, 0.9)
         return masks, scores
+
+
+class LeftHalfDetector:
+    """A plug-in detector (``fakes:LeftHalfDetector``): one box over the left half of the object's pixels,
+    labeled with the first part name, score 0.9; plus a 0.3-score box the threshold must drop."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.name = "left-half"
+
+    def detect(self, image, part_names, category=None):
+        fg = np.any(image != 255, axis=2)
+        rows, cols = np.nonzero(fg)
+        if not len(rows):
+            return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+        mid = (cols.min() + cols.max()) / 2
+        boxes = [[cols.min(), rows.min(), mid, rows.max() + 1], [mid, rows.min(), cols.max() + 1, rows.max() + 1]]
+        return np.array(boxes, np.float32), np.array([0.9, 0.3], np.float32), np.array([0, len(part_names) - 1])

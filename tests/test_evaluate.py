@@ -198,3 +198,31 @@ def test_components_separates_touching_planes_at_a_crease():
     rgb = np.where(floor[:, :1] < 0.5, [[1.0, 0, 0]], [[0, 0, 1.0]])
     halves = segment_components(floor, rgb)
     assert average_iou([(floor[:, 0] >= 0.5).astype(int)], [halves]) == 100.0
+
+
+def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path):
+    """`zerops eval --method zerops --detector oracle:perfect` scores mIoU and mAP50; the ablation
+    switches are part of the run's key; a rerun from the stage cache gives the same report."""
+    from fakes import ColorRegionSegmenter  # noqa: F401  (importable as fakes:ColorRegionSegmenter)
+
+    from zerops.cli import main
+    from zerops.io import part_palette
+    from zerops.synthetic import generate_shape
+
+    s = generate_shape("Table", 1, n_points=3000)
+    pal = part_palette(s.instance.max() + 2).astype(np.float32) / 255
+    rgb = np.where(s.instance[:, None] >= 0, pal[np.maximum(s.instance, 0) + 1], 0.5)
+    write_partnete_shape(tmp_path / "data" / "Table" / "0000", s.xyz, rgb, s.semantic, s.instance,
+                         {"category": "Table", "part_names": s.part_names})
+    args = ["eval", str(tmp_path / "data"), "--method", "zerops", "--segmenter", "fakes:ColorRegionSegmenter",
+            "--prompts", "32", "--detector", "oracle:perfect", "--quiet", "--cache", str(tmp_path / "stages")]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert rep["overall"]["miou"] > 80 and rep["overall"]["map50"] > 80, rep["overall"]
+    assert rep["options"]["detector"] == "oracle:perfect"
+    assert main([*args, "--no-penalty", "--out", str(tmp_path / "b")]) == 0
+    rep_b = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert rep_b["options"]["no_penalty"] is True and rep_b["overall"]["avg_iou"] == rep["overall"]["avg_iou"]
+    # the second run read the extended groups from the stage cache
+    z = np.load(next((tmp_path / "b" / "shapes").glob("*.npz")))
+    assert "extended" in json.loads(str(z["extra"]))["cached"]

@@ -297,3 +297,18 @@ def test_stability_scores_match_their_definition(embedded, scene):
     up = embedded._upscaler(0)
     inner, outer = up(low[:, 1], 1.0).sum(), up(low[:, 1], -1.0).sum()
     assert abs(stability[0, 0] - inner / max(outer, 1)) < 1e-6
+
+
+@pytest.mark.model
+def test_stability_thresholds_skip_only_dropped_candidates(embedded, scene):
+    prompts = scene["prompts"][:6]
+    full_m, full_s, full_st = embedded.predict_with_stability(0, prompts)
+    lo = float(np.median(full_s))                       # about half of the candidates fail the score filter
+    m, s, st = embedded.predict_with_stability(0, prompts, min_score=lo, min_stability=0.9)
+    assert np.array_equal(s, full_s)
+    kept = (full_s > lo) & (full_st >= 0.9)
+    assert 0 < kept.sum() < kept.size
+    assert np.array_equal(m[kept], full_m[kept])          # kept candidates: identical masks
+    assert not m[~kept].any()                             # dropped ones were not computed
+    passed = full_s > lo
+    assert np.allclose(st[passed], full_st[passed]) and not st[~passed].any()

@@ -1,5 +1,19 @@
-"""zerops: zero-shot 3D part segmentation (ZeroPS, arXiv 2311.14262) on CPU or GPU."""
+"""zerops: zero-shot 3D part segmentation (ZeroPS, arXiv 2311.14262) on CPU or GPU.
+
+``from zerops import ZeroPS, preset`` then ``ZeroPS(preset("fast")).segment("chair.ply")``.
+"""
 from zerops.errors import ZeropsError
 
 __version__ = "0.1.0"
-__all__ = ["ZeropsError", "__version__"]
+__all__ = ["ZeropsError", "__version__", "ZeroPS", "PartResult", "preset", "ZeroPSConfig", "load_cloud"]
+
+_LAZY = {"ZeroPS": "zerops.pipeline", "PartResult": "zerops.pipeline", "preset": "zerops.config",
+         "ZeroPSConfig": "zerops.config", "load_cloud": "zerops.io"}
+
+
+def __getattr__(name: str):
+    # heavy modules (onnxruntime, scipy) load on first use, so `import zerops` stays fast
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zerops' has no attribute {name!r}")

@@ -87,6 +87,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from zerops.evaluate import run_eval
 
     options = _pipeline_options(args) if args.method == "zerops" else {}
+    if args.method == "zerops":
+        cache = _stage_cache(args)
+        options["cache"] = str(cache.root) if cache is not None else None
     if args.method != "zerops" and _pipeline_options(args, only_set=True):
         raise ZeropsError(f"pipeline options (--preset, --no-extension, …) only apply to --method zerops, "
                           f"not '{args.method}'")
@@ -98,14 +101,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage_cache(args: argparse.Namespace):
+    """The stage cache chosen by --cache / --no-cache (default: $ZEROPS_CACHE or ~/.cache/zerops/stages)."""
+    from zerops.cache import StageCache
+
+    if getattr(args, "no_cache", False):
+        return None
+    return StageCache(getattr(args, "cache", None), max_gb=getattr(args, "cache_gb", 4.0))
+
+
 def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
     """The pipeline switches shared by `segment` and `eval --method zerops`, as keyword options."""
     opts = {"preset": args.preset, "no_extension": args.no_extension, "passes": args.passes,
             "merge_threshold": args.merge_threshold, "views": args.views, "n_prompts": args.prompts,
-            "segmenter": args.segmenter, "device": args.device}
+            "segmenter": args.segmenter, "device": args.device, "detector": args.detector,
+            "no_penalty": args.no_penalty, "no_check": args.no_check, "prompt_style": args.prompt_style,
+            "confidence": args.confidence}
     defaults = {"preset": "fast", "no_extension": False, "segmenter": "embedded", "device": "cpu"}
+    flags = ("no_extension", "no_penalty", "no_check")
     return {k: v for k, v in opts.items() if v is not None and (not only_set or v != defaults.get(k))
-            and not (k == "no_extension" and v is False)}
+            and not (k in flags and v is False)}
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
@@ -113,15 +128,32 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from zerops.pipeline import ZeroPS, build_config
     from zerops.results import write_segment_outputs
 
+    from zerops.pipeline import build_detector, resolve_part_names
+
     config = build_config(args.preset, args.no_extension, args.passes, args.merge_threshold, args.views,
-                          args.prompts, args.fill, args.seed)
+                          args.prompts, args.fill, args.seed, no_penalty=args.no_penalty, no_check=args.no_check,
+                          prompt_style=args.prompt_style, confidence=args.confidence)
+    names = resolve_part_names(args.parts, args.category)      # checked before any heavy work
+    if names is None and args.detector:
+        raise ZeropsError("--detector names parts: give --parts 'arm,back,leg,seat,wheel' or --category Chair")
+    if names is not None and not args.detector:
+        raise ZeropsError("naming parts needs a detector: --detector hf:<Grounding DINO / OWL id or folder> "
+                          "(e.g. hf:IDEA-Research/grounding-dino-base) or a plug-in module:Class")
+    if args.detector and args.detector.startswith("oracle"):
+        raise ZeropsError("the oracle detector boxes ground truth and only runs in `zerops eval`; use "
+                          "--detector hf:<id-or-folder> or module:Class here")
     cloud = load_cloud(args.input, n_points=args.points, seed=args.seed)
+    detector = build_detector(args.detector, args.device, config) if args.detector else None
     model = ZeroPS(config, segmenter=args.segmenter, device=args.device, progress=not args.quiet,
-                   debug=args.debug)
-    result = model.segment(cloud)
+                   debug=args.debug, cache=_stage_cache(args), detector=detector)
+    result = model.segment(cloud, part_names=names, category=args.category)
     out = write_segment_outputs(args.out, result, config=config, source=str(args.input), debug=args.debug)
     s = result.summary()
-    print(f"{len(s['parts'])} parts, {s['unassigned']} of {s['points']} points unassigned, "
+    labeled = ""
+    if result.part_names:
+        found = sorted({n for n in s["part_labels"] if n})
+        labeled = f", {len(s['instances'])} labeled ({', '.join(found) or 'none'})"
+    print(f"{len(s['parts'])} parts{labeled}, {s['unassigned']} of {s['points']} points unassigned, "
           f"{s['decodes']} decodes, {s['seconds']['total']:.1f} s -> {out}")
     return 0
 
@@ -146,6 +178,21 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -
     g.add_argument("--segmenter", default="embedded" if defaults else None,
                    help="embedded (default), hf:<id-or-path> or module:Class")
     g.add_argument("--device", default="cpu" if defaults else None, help="cpu (default) or cuda")
+    g = p.add_argument_group("labeling")
+    g.add_argument("--detector", help="hf:<Grounding DINO / MM-Grounding-DINO / OWLv2 / OWL-ViT id or folder>, "
+                   "module:Class, or (eval only) oracle:perfect|oracle:glip-like")
+    g.add_argument("--no-penalty", action="store_true", help="ablation: no CNVP (each part takes argmax of V)")
+    g.add_argument("--no-check", action="store_true",
+                   help="ablation: no two-dimensional check (every box votes for its best 3D match)")
+    g.add_argument("--prompt-style", choices=["names", "of-category"],
+                   help="detector text: 'arm . back .' (names, default) or 'arm of a chair . ...' (of-category)")
+    g.add_argument("--confidence", choices=["votes", "one"],
+                   help="instance confidence for mAP50: votes (default) or one (1.0, as the ZeroPS code)")
+    g = p.add_argument_group("stage cache")
+    g.add_argument("--cache", metavar="DIR", help="stage cache folder (initial/extended groups; default "
+                   "$ZEROPS_CACHE or ~/.cache/zerops/stages)")
+    g.add_argument("--cache-gb", type=float, default=4.0, help="stage cache size limit in GB (default 4)")
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the stage cache")
 
 
 # ----------------------------------------------------------------------------------------------- parser
@@ -205,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "decodes) and views.png (the views with parts colored) into --out.")
     _add_input_arguments(p)
     _add_pipeline_arguments(p)
+    p.add_argument("--parts", help="comma-separated part names to label, e.g. 'arm,back,leg,seat,wheel'")
+    p.add_argument("--category", help="PartNetE category whose part names to label with (e.g. Chair)")
     p.add_argument("--fill", action="store_true", help="give unassigned points their nearest part (display only)")
     p.add_argument("--debug", action="store_true",
                    help="also write debug images: initial groups per start view, grown groups, merged parts")

@@ -80,6 +80,7 @@ class LabelingConfig:
     prompt_style: str = "names"      # names | of-category
     check: bool = True               # two-dimensional checking mechanism (TDCM)
     penalty: bool = True             # Class Non-highest Vote Penalty (CNVP)
+    confidence: str = "votes"        # instance confidence for mAP50: votes | one (the ZeroPS code: 1.0)
 
 
 @dataclass(frozen=True)

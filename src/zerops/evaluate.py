@@ -116,9 +116,14 @@ def get_method(name: str, **options: Any) -> Method:
 # ----------------------------------------------------------------------------------------------- cache
 
 
+# options that change where or how fast a method runs, never its output: not part of the cache key
+RUNTIME_OPTIONS = frozenset({"cache"})
+
+
 def method_key(method: str, options: Mapping[str, Any]) -> str:
     """Short hash identifying a method and its options (what a cached prediction was made with)."""
-    text = json_dumps({"method": method, "options": dict(options), "v": CACHE_VERSION}, sort_keys=True, indent=None)
+    opts = {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS}
+    text = json_dumps({"method": method, "options": opts, "v": CACHE_VERSION}, sort_keys=True, indent=None)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

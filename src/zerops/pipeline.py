@@ -9,13 +9,17 @@ Usage (SAM-generator style: the constructor takes every knob, ``segment`` does t
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
 from zerops.config import ZeroPSConfig, preset
+from zerops.detectors import Detections, check_part_names, get_detector
+from zerops.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
 from zerops.extension import DecodeMemo, ExtensionStats, self_extension
 from zerops.grouping import GroupingStats, initial_groups
@@ -23,7 +27,7 @@ from zerops.io import PointCloud, as_cloud
 from zerops.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
 from zerops.pointops import knn, point_spacing
 from zerops.render import RenderedView, Renderer, normalize
-from zerops.segmenters import PromptSet, get_segmenter
+from zerops.segmenters import PromptSet, Segmenter, get_segmenter
 from zerops.views import extension_order, get_layout
 
 
@@ -38,7 +42,11 @@ class PartResult:
         semantic / instance: (N,) int64 per-point class index / instance id, −1 none (only with part names).
         part_names: the class names semantic ids refer to ([] without labeling).
         seconds: stage → seconds, with ``total``.
-        decodes: SAM prompts decoded; counts: groups per stage.
+        decodes: SAM prompts decoded by this call; counts: groups per stage and the decodes each stage
+            took when it was computed (``decodes_groups``, ``decodes_extension``, also when cached).
+        cached: the stages read from the stage cache (``groups``, ``extended``, ``boxes``).
+        part_class: (P,) class per part (−1 unlabeled); instance_scores: {instance id: confidence};
+        vote_matrix: (C, P) int64 votes before CNVP; detections: per view ``Detections`` (with part names).
         views: the rendered views (kept for visualisation), or [] when ``keep_views=False``.
     """
 
@@ -52,6 +60,11 @@ class PartResult:
     instance: np.ndarray | None = None
     part_names: list[str] = field(default_factory=list)
     views: list[RenderedView] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    part_class: np.ndarray | None = None
+    instance_scores: dict[int, float] = field(default_factory=dict)
+    vote_matrix: np.ndarray | None = None
+    detections: list[Any] = field(default_factory=list)
     debug: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -64,8 +77,15 @@ class PartResult:
             "decodes": int(self.decodes),
             "counts": {k: int(v) for k, v in self.counts.items()},
         }
+        if self.cached:
+            out["cached"] = list(self.cached)
         if self.part_names:
             out["part_names"] = list(self.part_names)
+            out["part_labels"] = [self.part_names[c] if c >= 0 else None for c in self.part_class]
+            out["instances"] = [{"instance": i, "name": self.part_names[int(self.semantic[self.instance == i][0])],
+                                 "points": int((self.instance == i).sum()), "confidence": round(float(c), 4)}
+                                for i, c in sorted(self.instance_scores.items())]
+            out["vote_matrix"] = self.vote_matrix.tolist() if self.vote_matrix is not None else None
         return out
 
 
@@ -77,17 +97,24 @@ class ZeroPS:
         segmenter: a segmenter name (``embedded``, ``hf:<id-or-path>``, ``module:Class``) or object.
         device: ``cpu`` or ``cuda`` for the renderer and the segmenter.
         progress: show progress bars.
+        cache: a :class:`~zerops.cache.StageCache` (or its folder) for the initial and extended groups;
+            a rerun that changes only merging settings then skips SAM entirely. None: no cache.
+        detector: a detector name (``hf:<id-or-path>``, ``oracle:perfect|glip-like``, ``module:Class``) or
+            object; needed to name parts (``segment(cloud, part_names=...)``).
         debug: keep each start view's initial and extended groups and the stage statistics in
             ``PartResult.debug`` (``zerops segment --debug`` draws them).
     """
 
     def __init__(self, config: ZeroPSConfig | None = None, segmenter: Any = "embedded", device: str = "cpu",
-                 progress: bool = True, debug: bool = False) -> None:
+                 progress: bool = True, debug: bool = False, cache: StageCache | str | Path | None = None,
+                 detector: Any = None) -> None:
         self.config = config if config is not None else preset("fast")
+        self.cache = StageCache(cache) if isinstance(cache, (str, Path)) else cache
         self.device = device
         self.progress = progress
         self.debug = debug
         self.segmenter = get_segmenter(segmenter, device=device) if isinstance(segmenter, str) else segmenter
+        self.detector = build_detector(detector, device, self.config) if isinstance(detector, str) else detector
         self.renderer = Renderer(self.config.render, device=device)
         self.layout = get_layout(self.config.render.views)
 
@@ -99,16 +126,45 @@ class ZeroPS:
     def _decode_amg(self, view: int, prompts: list[np.ndarray]):
         """Initial-group decode: single-point prompts; stability scores when the segmenter offers them."""
         sets = [PromptSet.positive(p) for p in prompts]
+        if isinstance(self.segmenter, Segmenter):
+            g = self.config.grouping
+            return self.segmenter.predict_with_stability(self._slot[view], sets, min_score=g.pred_iou_thresh,
+                                                         min_stability=g.stability_score_thresh)
         if hasattr(self.segmenter, "predict_with_stability"):
             return self.segmenter.predict_with_stability(self._slot[view], sets)
         masks, scores = self.segmenter.predict(self._slot[view], sets)
         return masks, scores, None
 
-    def segment(self, cloud: Any, part_names: list[str] | None = None, keep_views: bool = True) -> PartResult:
-        """Segment ``cloud`` (a path, :class:`~zerops.io.PointCloud`, (N,3)/(N,6) array or trimesh object)."""
+    def _encode(self, views: list[RenderedView], view_index: dict[str, int], needed: list[str]) -> float:
+        """Encode the views a run needs (``_slot`` maps a view index to its segmenter slot); seconds."""
+        t = time.perf_counter()
+        self._slot = {view_index[n]: k for k, n in enumerate(needed)}
+        self.segmenter.set_images([views[view_index[n]].image for n in needed], progress=self.progress)
+        return time.perf_counter() - t
+
+    def _stage_keys(self, pc: PointCloud) -> dict[str, str]:
+        """Cache keys of the initial and extended groups (everything each depends on)."""
         cfg = self.config
+        seg = getattr(self.segmenter, "name", type(self.segmenter).__qualname__)
+        cloud = array_digest(pc.xyz, pc.rgb, pc.normals)
+        groups = stage_key("groups", cloud, cfg.render, cfg.grouping, cfg.seed, seg)
+        return {"groups": groups, "extended": stage_key("extended", groups, cfg.extension)}
+
+    def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
+                keep_views: bool = True) -> PartResult:
+        """Segment ``cloud`` (a path, :class:`~zerops.io.PointCloud`, (N,3)/(N,6) array or trimesh object).
+
+        With ``part_names`` (or a PartNetE ``category``, whose part names are then used) the parts are also
+        labeled (spec §4) by the detector: ``semantic``, ``instance`` and ``part_names`` are filled in.
+        """
+        cfg = self.config
+        names = resolve_part_names(part_names, category)
+        if names is not None and self.detector is None:
+            raise ZeropsError("naming parts needs a detector: give detector='hf:<Grounding DINO / OWL id or "
+                              "folder>' (--detector), or 'oracle:perfect|glip-like' when evaluating with ground "
+                              "truth, or a plug-in 'module:Class'")
         t_all = time.perf_counter()
-        seconds: dict[str, float] = {}
+        seconds: dict[str, float] = {"render": 0.0, "encode": 0.0, "groups": 0.0, "extension": 0.0}
         pc: PointCloud = as_cloud(cloud)
 
         t = time.perf_counter()
@@ -116,50 +172,77 @@ class ZeroPS:
         views = self.renderer.render(xyz, pc.rgb, pc.normals, layout=self.layout)
         seconds["render"] = time.perf_counter() - t
 
-        names = [v.name for v in views]
-        view_index = {n: i for i, n in enumerate(names)}
+        view_names = [v.name for v in views]
+        view_index = {n: i for i, n in enumerate(view_names)}
         starts = [s for s in self.layout.start_views if s in view_index]
-        needed = names if cfg.extension.enabled else starts
-        t = time.perf_counter()
-        # only the views the run needs are encoded; _slot maps a view index to its segmenter slot
-        self._slot = {view_index[n]: k for k, n in enumerate(needed)}
-        self.segmenter.set_images([views[view_index[n]].image for n in needed], progress=self.progress)
-        seconds["encode"] = time.perf_counter() - t
-
         eps = max(cfg.grouping.dbscan_eps, cfg.grouping.eps_spacing_factor * point_spacing(xyz))
         min_pts = cfg.grouping.dbscan_min_points
+        keys = self._stage_keys(pc) if self.cache is not None else {}
+        cached: list[str] = []
+        counts: dict[str, int] = {}
+        gstats, estats = GroupingStats(), ExtensionStats()
+        initial: dict[str, list[np.ndarray]] = {}
+        groups: dict[str, list[np.ndarray]] | None = None
+
+        # ---- self-extension from the cache: neither SAM nor the initial groups are needed
+        if cfg.extension.enabled and self.cache is not None:
+            hit = self.cache.get("extended", keys["extended"])
+            if hit is not None:
+                groups = unpack_groups(hit)
+                counts.update(initial_groups=int(hit["initial_groups"]), decodes_groups=int(hit["decodes_groups"]),
+                              decodes_extension=int(hit["decodes_extension"]))
+                cached.append("extended")
+
+        if groups is None:
+            hit = self.cache.get("groups", keys["groups"]) if self.cache is not None else None
+            if cfg.extension.enabled:
+                seconds["encode"] = self._encode(views, view_index, view_names)
+            if hit is not None:
+                groups = unpack_groups(hit)
+                counts["decodes_groups"] = int(hit["decodes"])
+                cached.append("groups")
+            else:
+                if not cfg.extension.enabled:
+                    seconds["encode"] = self._encode(views, view_index, starts)
+                t = time.perf_counter()
+                groups = {}
+                for s in tqdm(starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
+                    v = views[view_index[s]]
+                    groups[s] = initial_groups(view_index[s], self._decode_amg, xyz, v.seen, v.pixels, v.index_map,
+                                               cfg.grouping, eps, min_pts, batch_size=cfg.grouping.batch_size,
+                                               skip_covered=cfg.grouping.skip_covered, stats=gstats,
+                                               radius=v.radius, margin=cfg.grouping.lift_margin)
+                seconds["groups"] = time.perf_counter() - t
+                counts["decodes_groups"] = gstats.decodes
+                if self.cache is not None:
+                    self.cache.put("groups", keys["groups"], {**pack_groups(groups),
+                                                              "decodes": np.int64(gstats.decodes)})
+            counts["initial_groups"] = sum(len(g) for g in groups.values())
+            initial = {k: list(v) for k, v in groups.items()} if self.debug else {}
+
+            if cfg.extension.enabled:
+                t = time.perf_counter()
+                schedule = {s: extension_order(self.layout, s) for s in starts}
+                total = cfg.extension.passes * sum(len(v) for v in schedule.values())
+                with tqdm(total=total, desc="self-extension", unit="step", disable=not self.progress,
+                          leave=False) as bar:
+                    groups, estats = self_extension(groups, schedule, view_index, self._decode_sve, xyz, views,
+                                                    cfg.extension, eps, min_pts,
+                                                    memo=DecodeMemo() if cfg.extension.memoize else None,
+                                                    stop_when_stable=cfg.extension.stop_when_stable,
+                                                    progress=bar.update, margin=cfg.grouping.lift_margin,
+                                                    neighbors=knn(xyz, 8)[1] if cfg.extension.interior_prompts > 0
+                                                    else None)
+                seconds["extension"] = time.perf_counter() - t
+                counts["decodes_extension"] = estats.decodes
+                if self.cache is not None:
+                    self.cache.put("extended", keys["extended"], {
+                        **pack_groups(groups), "initial_groups": np.int64(counts["initial_groups"]),
+                        "decodes_groups": np.int64(counts["decodes_groups"]),
+                        "decodes_extension": np.int64(estats.decodes)})
 
         t = time.perf_counter()
-        gstats = GroupingStats()
-        groups: dict[str, list[np.ndarray]] = {}
-        for s in tqdm(starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
-            v = views[view_index[s]]
-            groups[s] = initial_groups(view_index[s], self._decode_amg, xyz, v.seen, v.pixels, v.index_map,
-                                       cfg.grouping, eps, min_pts, batch_size=cfg.grouping.batch_size,
-                                       skip_covered=cfg.grouping.skip_covered, stats=gstats,
-                                       radius=v.radius, margin=cfg.grouping.lift_margin)
-        seconds["groups"] = time.perf_counter() - t
-        counts = {"initial_groups": sum(len(g) for g in groups.values())}
-        initial = {k: list(v) for k, v in groups.items()} if self.debug else {}
-
-        t = time.perf_counter()
-        estats = ExtensionStats()
-        if cfg.extension.enabled:
-            schedule = {s: extension_order(self.layout, s) for s in starts}
-            total = cfg.extension.passes * sum(len(v) for v in schedule.values())
-            with tqdm(total=total, desc="self-extension", unit="step", disable=not self.progress,
-                      leave=False) as bar:
-                groups, estats = self_extension(groups, schedule, view_index, self._decode_sve, xyz, views,
-                                                cfg.extension, eps, min_pts,
-                                                memo=DecodeMemo() if cfg.extension.memoize else None,
-                                                stop_when_stable=cfg.extension.stop_when_stable,
-                                                progress=bar.update, margin=cfg.grouping.lift_margin,
-                                                neighbors=knn(xyz, 8)[1] if cfg.extension.interior_prompts > 0
-                                                else None)
-        seconds["extension"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        pooled = [g for s in starts for g in groups[s]]
+        pooled = [g for s in starts for g in groups.get(s, [])]
         merged = merge_groups(pooled, cfg.merging.iou_threshold)
         part = cleanup_labels(resolve_labels(merged, len(xyz)), xyz, eps, min_pts)
         if cfg.merging.fill_unassigned:
@@ -167,30 +250,102 @@ class ZeroPS:
         seconds["merging"] = time.perf_counter() - t
         counts.update(extended_groups=len(pooled), merged_groups=len(merged), parts=int(part.max() + 1))
 
+        result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(int(part.max()) + 1)],
+                            seconds=seconds, decodes=gstats.decodes + estats.decodes, counts=counts,
+                            views=views if keep_views else [], cached=cached,
+                            debug={"initial": initial, "extended": groups, "grouping_stats": gstats,
+                                   "extension_stats": estats} if self.debug else {})
+        if names is not None:
+            t = time.perf_counter()
+            self._label(result, views, names, category, pc, keys)
+            seconds["labeling"] = time.perf_counter() - t
         seconds["total"] = time.perf_counter() - t_all
-        parts = [np.flatnonzero(part == k) for k in range(int(part.max()) + 1)]
-        return PartResult(xyz=pc.xyz, part=part, parts=parts, seconds=seconds,
-                          decodes=gstats.decodes + estats.decodes, counts=counts,
-                          views=views if keep_views else [],
-                          debug={"initial": initial, "extended": groups, "grouping_stats": gstats,
-                                 "extension_stats": estats} if self.debug else {})
+        return result
+
+    def _label(self, result: PartResult, views: list[RenderedView], names: list[str], category: str | None,
+               pc: PointCloud, keys: dict[str, str]) -> None:
+        """Detect part names in every view, vote (TDCM), penalize (CNVP), assign (spec §4)."""
+        lab = self.config.labeling
+        detections = None
+        key = None
+        if self.cache is not None:
+            token = getattr(self.detector, "cache_token", None)
+            token = token() if callable(token) else getattr(self.detector, "name", type(self.detector).__qualname__)
+            key = stage_key("boxes", array_digest(pc.xyz, pc.rgb, pc.normals), self.config.render, token, names,
+                            category, lab.prompt_style, lab.box_score_thresh, lab.whole_object_fraction)
+            hit = self.cache.get("boxes", key)
+            if hit is not None:
+                detections = unpack_detections(hit)
+                result.cached.append("boxes")
+        if detections is None:
+            try:
+                detections = self.detector.detect_views(views, names, category=category,
+                                                        score_threshold=lab.box_score_thresh,
+                                                        max_object_fraction=lab.whole_object_fraction,
+                                                        progress=self.progress)
+            except TypeError:  # a duck-typed plug-in without the keyword options
+                detections = self.detector.detect_views(views, names)
+            if self.cache is not None:
+                self.cache.put("boxes", key, pack_detections(detections))
+        records: list[VoteRecord] = []
+        V = vote_matrix(detections, views, result.part, len(names), check=lab.check, records=records)
+        D = cnvp(V) if lab.penalty else V.astype(np.float64)
+        labels = assign_labels(D, result.part, confidence=lab.confidence)
+        result.semantic, result.instance = labels.semantic, labels.instance
+        result.part_names = list(names)
+        result.part_class = labels.part_class
+        result.instance_scores = labels.instance_scores
+        result.vote_matrix = V
+        result.detections = detections
+        result.counts.update(boxes=int(sum(len(d) for d in detections)),
+                             votes=int(V.sum()), labeled_parts=int((labels.part_class >= 0).sum()))
 
 
-def check_part_names(part_names: list[str] | None) -> list[str] | None:
-    """Validate a part-name list: non-empty unique strings."""
-    if part_names is None:
+def build_detector(spec: str, device: str, config: ZeroPSConfig, seed: int = 0) -> Any:
+    """A detector from its spec; ``hf:`` detectors get the configured prompt style, ``oracle`` the seed."""
+    if spec.startswith("hf:"):
+        return get_detector(spec, device=device, prompt_style=config.labeling.prompt_style)
+    if spec.split(":")[0] == "oracle":
+        return get_detector(spec, device=device, seed=seed)
+    return get_detector(spec, device=device)
+
+
+def resolve_part_names(part_names: Sequence[str] | str | None, category: str | None) -> list[str] | None:
+    """The part names to label with: the given list (or comma-separated string), else the PartNetE names of
+    ``category``; None when neither is given."""
+    if part_names is not None:
+        return check_part_names(part_names)
+    if category is None:
         return None
-    names = [n.strip() for n in part_names if n and n.strip()]
-    if not names:
-        raise ZeropsError("the part-name list is empty: give names like 'arm,back,leg,seat,wheel'")
-    if len(set(names)) != len(names):
-        raise ZeropsError(f"part names repeat: {', '.join(names)}")
-    return names
+    from zerops.partnete import load_partnete_meta
+
+    table = load_partnete_meta()
+    match = {k.lower(): k for k in table}.get(str(category).strip().lower())
+    if match is None:
+        raise ZeropsError(f"unknown PartNetE category '{category}': give --parts, or one of "
+                          f"{', '.join(sorted(table))}")
+    return list(table[match])
+
+
+def pack_detections(detections: Sequence[Detections]) -> dict[str, np.ndarray]:
+    """Per-view detections -> flat arrays (for the stage cache)."""
+    return {"counts": np.array([len(d) for d in detections], np.int64),
+            "boxes": np.concatenate([d.boxes for d in detections]) if detections else np.zeros((0, 4), np.float32),
+            "scores": np.concatenate([d.scores for d in detections]) if detections else np.zeros(0, np.float32),
+            "labels": np.concatenate([d.labels for d in detections]) if detections else np.zeros(0, np.int64)}
+
+
+def unpack_detections(arrays: dict[str, np.ndarray]) -> list[Detections]:
+    off = np.concatenate([[0], np.cumsum(arrays["counts"])])
+    return [Detections(arrays["boxes"][a:b], arrays["scores"][a:b], arrays["labels"][a:b])
+            for a, b in zip(off[:-1], off[1:])]
 
 
 def build_config(preset_name: str = "fast", no_extension: bool = False, passes: int | None = None,
                  merge_threshold: float | None = None, views: str | None = None, n_prompts: int | None = None,
-                 fill_unassigned: bool = False, seed: int | None = None) -> ZeroPSConfig:
+                 fill_unassigned: bool = False, seed: int | None = None, no_penalty: bool = False,
+                 no_check: bool = False, prompt_style: str | None = None,
+                 confidence: str | None = None) -> ZeroPSConfig:
     """The configuration behind the CLI/eval switches (``--preset``, ``--no-extension``, ``--passes`` …)."""
     cfg = preset(preset_name)
     over: dict[str, Any] = {}
@@ -215,22 +370,51 @@ def build_config(preset_name: str = "fast", no_extension: bool = False, passes: 
         over["merging.fill_unassigned"] = True
     if seed is not None:
         over["seed"] = int(seed)
+    if no_penalty:
+        over["labeling.penalty"] = False
+    if no_check:
+        over["labeling.check"] = False
+    if prompt_style is not None:
+        from zerops.detectors import PROMPT_STYLES
+        if prompt_style not in PROMPT_STYLES:
+            raise ZeropsError(f"unknown prompt style '{prompt_style}': use {' or '.join(PROMPT_STYLES)}")
+        over["labeling.prompt_style"] = prompt_style
+    if confidence is not None:
+        from zerops.labeling import CONFIDENCE_RULES
+        if confidence not in CONFIDENCE_RULES:
+            raise ZeropsError(f"unknown confidence rule '{confidence}': use {' or '.join(CONFIDENCE_RULES)}")
+        over["labeling.confidence"] = confidence
     return cfg.with_overrides(**over)
 
 
 def _zerops_method(preset: str = "fast", segmenter: str = "embedded", device: str = "cpu",
                    no_extension: bool = False, passes: int | None = None, merge_threshold: float | None = None,
-                   views: str | None = None, n_prompts: int | None = None):
-    """``zerops eval --method zerops``: the pipeline as an evaluation method (class-agnostic parts)."""
+                   views: str | None = None, n_prompts: int | None = None, cache: str | None = None,
+                   detector: str | None = None, no_penalty: bool = False, no_check: bool = False,
+                   prompt_style: str | None = None, confidence: str | None = None, detector_seed: int = 0):
+    """``zerops eval --method zerops``: the pipeline as an evaluation method. Class-agnostic parts; with a
+    ``detector`` also semantic / instance labels (an ``oracle`` detector is given each shape's ground truth).
+    ``cache``: stage-cache folder (None: no stage cache)."""
     from zerops.evaluate import Prediction
 
-    cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts)
-    model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False)
+    cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts,
+                       no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence)
+    det = build_detector(detector, device, cfg, seed=detector_seed) if detector is not None else None
+    model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False, cache=cache, detector=det)
 
     def run(shape) -> Prediction:
-        r = model.segment(shape.cloud, keep_views=False)
-        return Prediction(part=r.part, seconds=r.seconds["total"],
-                          extra={"decodes": r.decodes, "seconds": r.seconds, "counts": r.counts})
+        if det is None:
+            r = model.segment(shape.cloud, keep_views=False)
+            return Prediction(part=r.part, seconds=r.seconds["total"],
+                              extra={"decodes": r.decodes, "seconds": r.seconds, "counts": r.counts,
+                                     "cached": r.cached})
+        if hasattr(det, "set_ground_truth"):
+            det.set_ground_truth(shape.semantic, shape.instance)
+        r = model.segment(shape.cloud, part_names=shape.part_names, category=shape.category, keep_views=False)
+        return Prediction(part=r.part, semantic=r.semantic, instance=r.instance, instance_scores=r.instance_scores,
+                          seconds=r.seconds["total"],
+                          extra={"decodes": r.decodes, "seconds": r.seconds, "counts": r.counts, "cached": r.cached,
+                                 "vote_matrix": r.vote_matrix.tolist()})
     return run
 
 

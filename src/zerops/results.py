@@ -14,7 +14,7 @@ from zerops import __version__
 from zerops.config import ZeroPSConfig
 from zerops.io import write_json, write_npz, write_result_ply
 from zerops.pipeline import PartResult
-from zerops.viz import contact_sheet, part_overlay, save_png
+from zerops.viz import contact_sheet, label_overlay, part_overlay, save_png
 
 RESULT_FORMAT = 1
 
@@ -23,9 +23,10 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
                           source: str | None = None, debug: bool = False) -> Path:
     """Write the result folder and return its path.
 
-    Files: ``parts.npz`` (xyz (N,3) float32, part (N,) int64 [+ semantic, instance]), ``parts.ply`` (colored by
-    part, int properties part/semantic/instance), ``summary.json``, ``views.png`` (parts colored in every
-    view); with ``debug``: ``debug/initial_<view>.png`` per start view (its initial groups),
+    Files: ``parts.npz`` (xyz (N,3) float32, part (N,) int64 [+ semantic, instance, part_names]),
+    ``parts.ply`` (colored by part, int properties part/semantic/instance), ``summary.json``, ``views.png``
+    (parts colored in every view); when parts are named also ``boxes.json`` (the detector's kept boxes per
+    view) and ``labels.png`` (classes colored, boxes drawn); with ``debug``: ``debug/initial_<view>.png`` per start view (its initial groups),
     ``debug/extended_<start>.png`` (that start view's grown groups seen from every view) and
     ``debug/merged.png``.
     """
@@ -36,6 +37,8 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
         arrays["semantic"] = result.semantic.astype(np.int64)
     if result.instance is not None:
         arrays["instance"] = result.instance.astype(np.int64)
+    if result.part_names:
+        arrays["part_names"] = np.array(result.part_names, dtype=str)
     write_npz(out / "parts.npz", **arrays)
     write_result_ply(out / "parts.ply", result.xyz, result.part, semantic=result.semantic,
                      instance=result.instance)
@@ -48,6 +51,17 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
         sheet = contact_sheet([part_overlay(v, result.part) for v in result.views],
                               labels=[v.name for v in result.views])
         save_png(out / "views.png", sheet)
+    if result.part_names:
+        write_json(out / "boxes.json", {
+            "part_names": list(result.part_names),
+            "views": [{"view": v.name, "boxes": d.to_json(result.part_names)}
+                      for v, d in zip(result.views or [None] * len(result.detections), result.detections)
+                      if v is not None]})
+        if result.views:
+            sheet = contact_sheet([label_overlay(v, result.semantic, result.part_names, d)
+                                   for v, d in zip(result.views, result.detections)],
+                                  labels=[v.name for v in result.views])
+            save_png(out / "labels.png", sheet)
     if debug and result.views:
         _write_debug(out / "debug", result)
     return out

@@ -124,3 +124,28 @@ def part_overlay(view, labels: np.ndarray, shading: float = 0.35) -> np.ndarray:
     mixed = colors * ((1.0 - shading) + shading * lum)
     out[fg] = np.clip(mixed, 0, 255).astype(np.uint8)
     return out
+
+
+def label_overlay(view, semantic: np.ndarray, part_names: Sequence[str], detections=None,
+                  shading: float = 0.35) -> np.ndarray:
+    """A view colored by semantic class (gray: unlabeled) with the detector's boxes and their names drawn
+    in the class color. ``semantic`` (N,) int class per point; ``detections``: that view's ``Detections``."""
+    from PIL import Image, ImageDraw
+
+    from zerops.io import part_palette
+
+    img = part_overlay(view, semantic, shading=shading)
+    if detections is None or len(detections) == 0:
+        return img
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    palette = part_palette(max(len(part_names), 1))
+    for box, label, score in zip(detections.boxes, detections.labels, detections.scores):
+        color = tuple(int(c) for c in palette[int(label) % len(palette)])
+        x0, y0, x1, y1 = (float(v) for v in box)
+        draw.rectangle([x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)], outline=color, width=2)
+        text = f"{part_names[int(label)]} {float(score):.2f}"
+        ty = y0 - 11 if y0 >= 11 else y0 + 1
+        draw.rectangle([x0, ty, x0 + 6 * len(text) + 2, ty + 10], fill=color)
+        draw.text((x0 + 1, ty - 1), text, fill=(255, 255, 255))
+    return np.asarray(pil)

@@ -180,12 +180,19 @@ class Segmenter(abc.ABC):
         return masks, scores
 
     def predict_with_stability(self, view: int, prompts: Iterable[PromptSet] | PromptSet | np.ndarray,
-                               offset: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                               offset: float = 1.0, min_score: float | None = None,
+                               min_stability: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Like :meth:`predict`, plus SAM's stability score (B, 3) float32: the IoU between a candidate's
-        logits thresholded at +offset and at −offset. None when the segmenter cannot give logits."""
-        return self._predict(view, prompts, float(offset))
+        logits thresholded at +offset and at −offset. None when the segmenter cannot give logits.
 
-    def _predict(self, view: int, prompts: Any, offset: float | None):
+        ``min_score`` / ``min_stability``: a candidate whose predicted IoU is <= ``min_score`` or whose
+        stability is < ``min_stability`` is one the caller drops; its mask may be returned empty (and its
+        stability 0) without being computed, which saves most of the upscaling work.
+        """
+        return self._predict(view, prompts, float(offset), min_score, min_stability)
+
+    def _predict(self, view: int, prompts: Any, offset: float | None, min_score: float | None = None,
+                 min_stability: float | None = None):
         self._check_view(view)
         sets = as_prompt_sets(prompts)
         h, w = self._sizes[view]
@@ -208,7 +215,8 @@ class Segmenter(abc.ABC):
             if offset is None:
                 m, s = self._decode(view, pts, lab)
             else:
-                m, s, st = self._decode_stability(view, pts, lab, offset)
+                m, s, st = self._decode_stability(view, pts, lab, offset, min_score=min_score,
+                                                  min_stability=min_stability)
                 if st is None:
                     stability = None
                 elif stability is not None:
@@ -233,9 +241,11 @@ class Segmenter(abc.ABC):
     def _decode(self, view: int, points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """points (B, K, 2) float32, labels (B, K) int64 -> masks (B, 3, H, W) bool, scores (B, 3) float32."""
 
-    def _decode_stability(self, view: int, points: np.ndarray, labels: np.ndarray,
-                          offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Like ``_decode`` plus stability (B, 3); the default has no logits and returns None."""
+    def _decode_stability(self, view: int, points: np.ndarray, labels: np.ndarray, offset: float,
+                          min_score: float | None = None,
+                          min_stability: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Like ``_decode`` plus stability (B, 3); the default has no logits and returns None.
+        ``min_score`` / ``min_stability`` allow skipping work on candidates the caller drops."""
         masks, scores = self._decode(view, points, labels)
         return masks, scores, None
 

@@ -232,24 +232,35 @@ class EmbeddedSam(Segmenter):
         masks, scores, _ = self._decode_stability(view, points, labels, None)
         return masks, scores
 
-    def _decode_stability(self, view: int, points: np.ndarray, labels: np.ndarray,
-                          offset: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _decode_stability(self, view: int, points: np.ndarray, labels: np.ndarray, offset: float | None,
+                          min_score: float | None = None,
+                          min_stability: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         up = self._upscaler(view)
         hw = self._sizes[view]
-        masks = np.empty((len(points), 3, *hw), dtype=bool)
+        masks = np.zeros((len(points), 3, *hw), dtype=bool)
         scores = np.empty((len(points), 3), dtype=np.float32)
-        stability = np.empty((len(points), 3), dtype=np.float32) if offset is not None else None
+        stability = np.zeros((len(points), 3), dtype=np.float32) if offset is not None else None
         for s in range(0, len(points), self.decode_batch):
             low, iou = self.decode_lowres(view, points[s:s + self.decode_batch], labels[s:s + self.decode_batch])
             n = low.shape[0]
             cand = low[:, 1:4].reshape(n * 3, LOW_RES, LOW_RES)
-            masks[s:s + n] = up(cand).reshape(n, 3, *hw)
+            score = iou[:, 1:4].reshape(-1)
             scores[s:s + n] = iou[:, 1:4]
-            if stability is not None:
+            # candidates the caller drops anyway are not upscaled (their masks stay empty)
+            todo = np.flatnonzero(score > min_score) if min_score is not None else np.arange(n * 3)
+            if stability is not None and len(todo):
                 # SAM's stability score: area(logits > +offset) / area(logits > -offset), upscaled exactly
-                inner = up(cand, offset).reshape(n * 3, -1).sum(axis=1)
-                outer = up(cand, -offset).reshape(n * 3, -1).sum(axis=1)
-                stability[s:s + n] = (inner / np.maximum(outer, 1)).reshape(n, 3)
+                inner = up(cand[todo], offset).reshape(len(todo), -1).sum(axis=1)
+                outer = up(cand[todo], -offset).reshape(len(todo), -1).sum(axis=1)
+                stab = inner / np.maximum(outer, 1)
+                flat = stability[s:s + n].reshape(-1)
+                flat[todo] = stab
+                stability[s:s + n] = flat.reshape(n, 3)
+                if min_stability is not None:
+                    todo = todo[stab >= min_stability]
+            if len(todo):
+                block = masks[s:s + n].reshape(n * 3, *hw)
+                block[todo] = up(cand[todo])
         return masks, scores, stability
 
     # ---- reference path ----------------------------------------------------------------------------

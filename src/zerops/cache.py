@@ -1,0 +1,196 @@
+"""A content-keyed on-disk cache for the expensive stages of a run (initial groups, extended groups,
+detector boxes), so that a sweep which only changes later settings does not re-run SAM or the detector.
+
+Every entry is one ``.npz`` file under ``root/<stage>/<key[:2]>/<key>.npz``, written atomically. A key is
+the SHA-256 of everything the stage's output depends on (see :func:`stage_key`): the cloud's bytes, the
+settings of this stage and of every stage before it, and the identity of the models involved. When the
+cache grows past ``max_bytes`` the least recently used entries are deleted.
+
+    cache = StageCache("~/.cache/zerops/stages", max_gb=4)
+    key = stage_key("groups", cloud_digest, config.render, config.grouping, "embedded")
+    arrays = cache.get("groups", key)            # dict of arrays, or None
+    cache.put("groups", key, {"points": ...})
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from zerops.errors import ZeropsError
+
+__all__ = ["StageCache", "stage_key", "array_digest", "pack_groups", "unpack_groups", "default_cache_dir",
+           "CACHE_FORMAT"]
+
+CACHE_FORMAT = 1   # bump when what a stage stores, or how it is computed, changes
+
+
+def default_cache_dir() -> Path:
+    """``$ZEROPS_CACHE`` if set, else ``<ZEROPS_HOME>/stages`` (``~/.cache/zerops/stages``)."""
+    env = os.environ.get("ZEROPS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from zerops.models import zerops_home
+    return zerops_home() / "stages"
+
+
+def array_digest(*arrays: np.ndarray | None) -> str:
+    """SHA-256 over the dtype, shape and bytes of each array (None counts as absent)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none;")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _jsonable(x: Any) -> Any:
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {"__type__": type(x).__name__, **{k: _jsonable(v) for k, v in dataclasses.asdict(x).items()}}
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return array_digest(x)
+    if isinstance(x, (np.integer, np.floating)):
+        return x.item()
+    return x
+
+
+def stage_key(stage: str, *parts: Any) -> str:
+    """Key of a stage's output: SHA-256 of the stage name, the cache format and ``parts``
+    (strings, numbers, dataclass configs, dicts, lists, arrays)."""
+    text = json.dumps({"stage": stage, "format": CACHE_FORMAT, "parts": _jsonable(list(parts))},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pack_groups(groups: Mapping[str, Sequence[np.ndarray]]) -> dict[str, np.ndarray]:
+    """{start view: [point-index arrays]} -> flat arrays for an npz."""
+    views, sizes, chunks = [], [], []
+    for name, gs in groups.items():
+        for g in gs:
+            views.append(name)
+            sizes.append(len(g))
+            chunks.append(np.asarray(g, dtype=np.int64))
+    return {"names": np.array(list(groups), dtype=str), "group_view": np.array(views, dtype=str),
+            "sizes": np.array(sizes, dtype=np.int64),
+            "points": np.concatenate(chunks) if chunks else np.zeros(0, np.int64)}
+
+
+def unpack_groups(arrays: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Inverse of :func:`pack_groups` (start views without groups are kept, with an empty list)."""
+    out: dict[str, list[np.ndarray]] = {str(n): [] for n in arrays["names"]}
+    offsets = np.concatenate([[0], np.cumsum(arrays["sizes"])])
+    for i, name in enumerate(arrays["group_view"]):
+        out.setdefault(str(name), []).append(arrays["points"][offsets[i]:offsets[i + 1]].copy())
+    return out
+
+
+class StageCache:
+    """Stage outputs on disk. ``root``: folder (created on first write); ``max_gb``: size limit (LRU)."""
+
+    def __init__(self, root: str | Path | None = None, max_gb: float = 4.0) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        if max_gb <= 0:
+            raise ZeropsError(f"the cache size limit must be positive, got {max_gb} GB")
+        self.max_bytes = int(max_gb * 1e9)
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key[:2] / f"{key}.npz"
+
+    def get(self, stage: str, key: str) -> dict[str, np.ndarray] | None:
+        """The stored arrays, or None (missing or unreadable entries count as misses)."""
+        path = self.path(stage, key)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, KeyError):
+            self.misses += 1
+            return None
+        try:
+            os.utime(path)          # recently used: evicted last
+        except OSError:
+            pass
+        self.hits += 1
+        return arrays
+
+    def put(self, stage: str, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+        """Store arrays atomically; a cache that cannot be written is skipped with a warning, never fatal."""
+        path = self.path(stage, key)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+            os.replace(tmp, path)
+        except OSError as err:
+            import warnings
+            warnings.warn(f"zerops: cannot write the stage cache at {self.root} ({err}); continuing without it")
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            return
+        self._evict()
+
+    # ---- maintenance ------------------------------------------------------------------------------
+    def entries(self) -> list[tuple[Path, int, float]]:
+        """(path, bytes, last use) of every entry."""
+        out = []
+        if self.root.is_dir():
+            for p in self.root.glob("*/*/*.npz"):
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                out.append((p, st.st_size, st.st_mtime))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Entries and bytes per stage."""
+        stages: dict[str, dict[str, int]] = {}
+        for p, size, _ in self.entries():
+            s = stages.setdefault(p.parent.parent.name, {"entries": 0, "bytes": 0})
+            s["entries"] += 1
+            s["bytes"] += size
+        return {"root": str(self.root), "max_bytes": self.max_bytes, "stages": stages,
+                "entries": sum(s["entries"] for s in stages.values()),
+                "bytes": sum(s["bytes"] for s in stages.values())}
+
+    def clear(self, stage: str | None = None) -> int:
+        """Delete all entries (of one stage); returns how many were deleted."""
+        n = 0
+        for p, _, _ in self.entries():
+            if stage is None or p.parent.parent.name == stage:
+                try:
+                    p.unlink()
+                    n += 1
+                except OSError:
+                    pass
+        return n
+
+    def _evict(self) -> None:
+        entries = self.entries()
+        total = sum(e[1] for e in entries)
+        if total <= self.max_bytes:
+            return
+        for p, size, _ in sorted(entries, key=lambda e: e[2]):
+            try:
+                p.unlink()
+            except OSError:
+                continue
+            total -= size
+            if total <= self.max_bytes:
+                break

@@ -84,3 +84,17 @@ def test_pipeline_rerun_with_other_merging_skips_sam(tmp_path):
     more = ZeroPS(cfg.with_overrides(**{"grouping.n_prompts": 32}), segmenter=seg, progress=False,
                   cache=cache).segment(cloud)
     assert more.cached == [] and more.decodes > 0
+
+
+def test_cache_cli_info_and_clear(tmp_path, capsys):
+    from zerops.cli import main
+
+    cache = StageCache(tmp_path)
+    cache.put("groups", "ab" * 32, {"x": np.zeros(10)})
+    cache.put("boxes", "cd" * 32, {"x": np.zeros(10)})
+    assert main(["cache", "info", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 entries" in out and "groups" in out and "boxes" in out
+    assert main(["cache", "clear", "--cache", str(tmp_path), "--stage", "boxes"]) == 0
+    assert "deleted 1" in capsys.readouterr().out
+    assert cache.info()["stages"] == {"groups": {"entries": 1, "bytes": cache.info()["bytes"]}}

@@ -51,6 +51,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from zerops.cache import StageCache
+
+    cache = StageCache(args.cache)
+    if args.cache_command == "clear":
+        n = cache.clear(args.stage)
+        print(f"deleted {n} entries from {cache.root}")
+        return 0
+    info = cache.info()
+    print(f"stage cache {info['root']}: {info['entries']} entries, {info['bytes'] / 1e6:.1f} MB "
+          f"(limit {info['max_bytes'] / 1e9:g} GB)")
+    for stage, row in sorted(info["stages"].items()):
+        print(f"  {stage:10s} {row['entries']:6d} entries {row['bytes'] / 1e6:9.1f} MB")
+    return 0
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -93,6 +109,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.method != "zerops" and _pipeline_options(args, only_set=True):
         raise ZeropsError(f"pipeline options (--preset, --no-extension, …) only apply to --method zerops, "
                           f"not '{args.method}'")
+    if args.ablate or args.sweep:
+        from zerops.ablation import parse_sweep, run_grid
+
+        grid = run_grid(args.data_dir, args.out, args.method, [parse_sweep(s) for s in args.sweep or []],
+                        _csv(args.ablate) or [], base_options=options, categories=_csv(args.categories),
+                        limit=args.limit, progress=not args.quiet, resume=not args.no_resume)
+        for row in grid["rows"]:
+            o = row["overall"]
+            print(f"{row['row']:48s} " + "  ".join(
+                f"{m} {'-' if o.get(m) is None else format(o[m], '.1f')}" for m in ("avg_iou", "miou", "map50")))
+        print(f"tables: {Path(args.out) / 'ablation.md'}")
+        return 0
     report = run_eval(args.data_dir, args.out, method=args.method, categories=_csv(args.categories),
                       limit=args.limit, method_options=options or None, progress=not args.quiet,
                       resume=not args.no_resume)
@@ -212,6 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     msub.add_parser("list", help="show which model files are present")
     p.set_defaults(func=cmd_models)
 
+    p = sub.add_parser("cache", help="show or clear the stage cache (initial / extended groups, boxes)",
+                       description="The stage cache keeps SAM's and the detector's results per shape and settings, "
+                                   "so reruns that change only later settings skip them. Default folder: "
+                                   "$ZEROPS_CACHE or ~/.cache/zerops/stages.")
+    csub = p.add_subparsers(dest="cache_command", metavar="ACTION")
+    csub.required = True
+    for name, text in (("info", "entries and size per stage"), ("clear", "delete cached entries")):
+        c = csub.add_parser(name, help=text)
+        c.add_argument("--cache", metavar="DIR", help="cache folder (default $ZEROPS_CACHE or ~/.cache/zerops/stages)")
+        if name == "clear":
+            c.add_argument("--stage", choices=["groups", "extended", "boxes"], help="only this stage")
+    p.set_defaults(func=cmd_cache)
+
     p = sub.add_parser("render", help="render a cloud or mesh from the ZeroPS views to PNGs",
                        description="Normalize INPUT into the unit sphere and render it from every view of a preset; "
                                    "writes view_<name>.png per view and a contact sheet views.png.")
@@ -243,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
     p.add_argument("--limit", type=int, help="at most N shapes per category")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ablate", help="grid: also run with each of these switched off: extension,penalty,check")
+    p.add_argument("--sweep", action="append", metavar="NAME=V1,V2",
+                   help="grid: one row per value (repeatable; e.g. merge_threshold=0.2,0.3,0.5, views=partslip10,"
+                        "zerops20, passes=1,2, prompts=64,256, preset=fast,paper, detector=oracle:perfect,...)")
     _add_pipeline_arguments(p, defaults=False)
     p.set_defaults(func=cmd_eval)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from zerops.clustering import dbscan
 from zerops.errors import ZeropsError

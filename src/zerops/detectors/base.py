@@ -15,13 +15,13 @@ image (the ground-truth ``oracle``) override it.
 from __future__ import annotations
 
 import abc
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.plugins import load_plugin_class
 
 __all__ = ["Detections", "Detector", "PROMPT_STYLES", "build_prompt", "register_detector", "get_detector",
            "available_detectors", "filter_detections", "check_part_names", "object_pixels"]
@@ -162,13 +162,7 @@ def get_detector(spec: str, device: str = "cpu", **options: Any) -> Detector:
         from zerops.detectors.hf import HFDetector
         return HFDetector(rest, device=device, **options)
     if sep:
-        try:
-            mod = importlib.import_module(head)
-        except ImportError as err:
-            raise ZeropsError(f"cannot import detector module '{head}' ({err})") from None
-        cls = getattr(mod, rest, None)
-        if cls is None:
-            raise ZeropsError(f"module '{head}' has no '{rest}'")
+        cls = load_plugin_class(spec, "detector")
         det = cls(device=device, **options)
         if not callable(getattr(det, "detect", None)):
             raise ZeropsError(f"'{spec}' does not implement detect(image, part_names)")

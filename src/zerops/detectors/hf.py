@@ -25,6 +25,7 @@ from PIL import Image
 
 from zerops.detectors.base import PROMPT_STYLES, Detections, Detector, build_prompt, check_part_names
 from zerops.errors import ZeropsError
+from zerops.plugins import check_torch_device
 
 __all__ = ["HFDetector", "SUPPORTED", "join_phrases", "token_phrase_index", "phrase_logits", "pack_phrases",
            "normalized_to_pixels"]
@@ -151,14 +152,7 @@ class HFDetector(Detector):
         if prompt_style not in PROMPT_STYLES:
             raise ZeropsError(f"unknown prompt style '{prompt_style}': use {' or '.join(PROMPT_STYLES)}")
         device = str(device)
-        if not (device == "cpu" or device.startswith("cuda")):
-            raise ZeropsError(f"unknown device '{device}': use cpu or cuda")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ZeropsError("device 'cuda' requested but torch sees no CUDA GPU: use device='cpu'")
-        if dtype not in ("float32", "float16", "bfloat16"):
-            raise ZeropsError(f"unknown dtype '{dtype}': use float32, float16 or bfloat16")
-        if dtype != "float32" and device == "cpu":
-            raise ZeropsError(f"dtype {dtype} is for cuda only: use float32 on cpu")
+        check_torch_device(torch, device, dtype)
         for key, val in (("min_score", min_score), ("text_threshold", text_threshold)):
             if not isinstance(val, (int, float)) or not 0.0 <= float(val) <= 1.0:
                 raise ZeropsError(f"{key} must be a number in [0, 1], got {val!r}")

@@ -11,7 +11,6 @@ coordinates, pixel (r, c) covers [c, c+1) x [r, r+1) and its centre is (c + 0.5,
 from __future__ import annotations
 
 import abc
-import importlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.plugins import load_plugin_class
 
 __all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "register_segmenter",
            "get_segmenter", "available_segmenters"]
@@ -292,14 +292,7 @@ def get_segmenter(spec: str = "embedded", device: str = "cpu", **options: Any) -
         from zerops.segmenters.hf import HFSam
         return HFSam(spec[3:], device=device, **options)
     if ":" in spec:
-        mod_name, _, cls_name = spec.partition(":")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError as err:
-            raise ZeropsError(f"cannot import segmenter module '{mod_name}' ({err})") from None
-        cls = getattr(mod, cls_name, None)
-        if cls is None:
-            raise ZeropsError(f"module '{mod_name}' has no '{cls_name}'")
+        cls = load_plugin_class(spec, "segmenter")
         seg = cls(device=device, **options)
         if not (callable(getattr(seg, "set_images", None)) and callable(getattr(seg, "predict", None))):
             raise ZeropsError(f"'{spec}' does not implement set_images() and predict()")

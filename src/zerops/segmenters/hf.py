@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from zerops.errors import ZeropsError
+from zerops.plugins import check_torch_device
 from zerops.segmenters.base import Segmenter
 from zerops.segmenters.upscale import LogitUpscaler
 
@@ -50,14 +51,7 @@ class HFSam(Segmenter):
         torch, transformers = _import_torch_transformers()
         if not model:
             raise ZeropsError("hf: needs a model id or folder, e.g. hf:facebook/sam-vit-huge")
-        if not (device == "cpu" or device.startswith("cuda")):
-            raise ZeropsError(f"unknown device '{device}': use cpu or cuda")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ZeropsError("device 'cuda' requested but torch sees no CUDA GPU: use device='cpu'")
-        if dtype not in ("float32", "float16", "bfloat16"):
-            raise ZeropsError(f"unknown dtype '{dtype}': use float32, float16 or bfloat16")
-        if dtype != "float32" and device == "cpu":
-            raise ZeropsError(f"dtype {dtype} is for cuda only: use float32 on cpu")
+        check_torch_device(torch, device, dtype)
         self.name = f"hf:{model}"
         self.device = device
         self.decode_batch = int(decode_batch)

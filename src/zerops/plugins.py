@@ -1,0 +1,34 @@
+"""Shared plumbing of the model registries: plug-in classes named ``module:Class`` and torch device checks."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from zerops.errors import ZeropsError
+
+__all__ = ["load_plugin_class", "check_torch_device"]
+
+
+def load_plugin_class(spec: str, kind: str) -> Any:
+    """The class named by ``package.module:ClassName`` (``kind``, e.g. "segmenter", is used in errors)."""
+    mod_name, _, cls_name = spec.partition(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as err:
+        raise ZeropsError(f"cannot import {kind} module '{mod_name}' ({err})") from None
+    cls = getattr(mod, cls_name, None)
+    if cls is None:
+        raise ZeropsError(f"module '{mod_name}' has no '{cls_name}'")
+    return cls
+
+
+def check_torch_device(torch: Any, device: str, dtype: str) -> None:
+    """cpu or cuda[:n] that torch can use, and a dtype valid on it (half precision on cuda only)."""
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ZeropsError(f"unknown device '{device}': use cpu or cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ZeropsError("device 'cuda' requested but torch sees no CUDA GPU: use device='cpu'")
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise ZeropsError(f"unknown dtype '{dtype}': use float32, float16 or bfloat16")
+    if dtype != "float32" and device == "cpu":
+        raise ZeropsError(f"dtype {dtype} is for cuda only: use float32 on cpu")

@@ -32,3 +32,18 @@ def check_torch_device(torch: Any, device: str, dtype: str) -> None:
         raise ZeropsError(f"unknown dtype '{dtype}': use float32, float16 or bfloat16")
     if dtype != "float32" and device == "cpu":
         raise ZeropsError(f"dtype {dtype} is for cuda only: use float32 on cpu")
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (at most 160 characters), or its type name."""
+    text = str(err).strip()
+    return text.splitlines()[0][:160] if text else type(err).__name__
+
+
+def load_hf_config(transformers: Any, path: str, model: str, local_files_only: bool) -> Any:
+    """``AutoConfig.from_pretrained`` with a one-line error naming ``model``."""
+    try:
+        return transformers.AutoConfig.from_pretrained(path, local_files_only=local_files_only)
+    except Exception as err:  # OSError, ValueError, HTTP errors, ...
+        raise ZeropsError(f"cannot load the transformers config of '{model}' ({first_line(err)}): give a "
+                          "local folder saved with save_pretrained or a hub id (needs internet)") from None

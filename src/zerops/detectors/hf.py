@@ -25,7 +25,7 @@ from PIL import Image
 
 from zerops.detectors.base import PROMPT_STYLES, Detections, Detector, build_prompt, check_part_names
 from zerops.errors import ZeropsError
-from zerops.plugins import check_torch_device
+from zerops.plugins import check_torch_device, first_line as _first_line, load_hf_config
 
 __all__ = ["HFDetector", "SUPPORTED", "join_phrases", "token_phrase_index", "phrase_logits", "pack_phrases",
            "normalized_to_pixels"]
@@ -38,11 +38,6 @@ _GROUNDING = ("grounding-dino", "mm-grounding-dino")
 _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
 SEPARATOR = " . "
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:160] if text else type(err).__name__
 
 
 def _import_torch_transformers():
@@ -171,11 +166,7 @@ class HFDetector(Detector):
         self.text_threshold = float(text_threshold)
         self._torch = torch
         self._dtype = getattr(torch, dtype)
-        try:
-            config = transformers.AutoConfig.from_pretrained(model_path, local_files_only=local_files_only)
-        except Exception as err:  # OSError, ValueError, HTTP errors, ...
-            raise ZeropsError(f"cannot load the transformers config of '{model}' ({_first_line(err)}): give a "
-                              "local folder saved with save_pretrained or a hub id (needs internet)") from None
+        config = load_hf_config(transformers, model_path, model, local_files_only)
         family = getattr(config, "model_type", None)
         if family not in SUPPORTED:
             raise ZeropsError(f"'{model}' is a '{family}' model, not a supported detector; "

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from zerops.errors import ZeropsError
-from zerops.plugins import check_torch_device
+from zerops.plugins import check_torch_device, load_hf_config
 from zerops.segmenters.base import Segmenter
 from zerops.segmenters.upscale import LogitUpscaler
 
@@ -57,12 +57,7 @@ class HFSam(Segmenter):
         self.decode_batch = int(decode_batch)
         self._torch = torch
         self._dtype = getattr(torch, dtype)
-        try:
-            config = transformers.AutoConfig.from_pretrained(model, local_files_only=local_files_only)
-        except Exception as err:  # OSError, ValueError, HTTP errors, ...
-            raise ZeropsError(f"cannot load the transformers config of '{model}' "
-                              f"({str(err).splitlines()[0][:160] if str(err) else type(err).__name__}): "
-                              "give a local folder saved with save_pretrained or a hub id (needs internet)") from None
+        config = load_hf_config(transformers, model, model, local_files_only)
         family = getattr(config, "model_type", None)
         if family not in _FAMILIES:
             raise ZeropsError(f"'{model}' is a '{family}' model; hf: supports {', '.join(sorted(_FAMILIES))}")

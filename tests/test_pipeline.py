@@ -160,6 +160,7 @@ def test_segment_cli_labels_with_a_plugin_detector(tmp_path, chair):
     boxes = json.loads((out / "boxes.json").read_text())
     assert len(boxes["views"]) == 20
     assert all(b["name"] == "arm" and b["score"] == 0.9 for v in boxes["views"] for b in v["boxes"])
+    assert any(b["voted_part"] >= 0 for v in boxes["views"] for b in v["boxes"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["part_names"][0] == "arm" and len(summary["vote_matrix"]) == 5
     assert (out / "labels.png").is_file()

@@ -46,7 +46,8 @@ class PartResult:
             took when it was computed (``decodes_groups``, ``decodes_extension``, also when cached).
         cached: the stages read from the stage cache (``groups``, ``extended``, ``boxes``).
         part_class: (P,) class per part (−1 unlabeled); instance_scores: {instance id: confidence};
-        vote_matrix: (C, P) int64 votes before CNVP; detections: per view ``Detections`` (with part names).
+        vote_matrix: (C, P) int64 votes before CNVP; detections: per view ``Detections`` (with part names);
+        votes: one :class:`~zerops.labeling.VoteRecord` per kept box, in view order (which part it voted for).
         views: the rendered views (kept for visualisation), or [] when ``keep_views=False``.
     """
 
@@ -65,6 +66,7 @@ class PartResult:
     instance_scores: dict[int, float] = field(default_factory=dict)
     vote_matrix: np.ndarray | None = None
     detections: list[Any] = field(default_factory=list)
+    votes: list[VoteRecord] = field(default_factory=list)
     debug: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -297,6 +299,7 @@ class ZeroPS:
         result.instance_scores = labels.instance_scores
         result.vote_matrix = V
         result.detections = detections
+        result.votes = records
         result.counts.update(boxes=int(sum(len(d) for d in detections)),
                              votes=int(V.sum()), labeled_parts=int((labels.part_class >= 0).sum()))
 

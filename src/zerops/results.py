@@ -12,7 +12,7 @@ import numpy as np
 
 from zerops import __version__
 from zerops.config import ZeroPSConfig
-from zerops.io import write_json, write_npz, write_result_ply
+from zerops.io import part_palette, write_json, write_npz, write_result_ply
 from zerops.pipeline import PartResult
 from zerops.viz import contact_sheet, label_overlay, part_overlay, save_png
 
@@ -52,19 +52,33 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
                               labels=[v.name for v in result.views])
         save_png(out / "views.png", sheet)
     if result.part_names:
-        write_json(out / "boxes.json", {
-            "part_names": list(result.part_names),
-            "views": [{"view": v.name, "boxes": d.to_json(result.part_names)}
-                      for v, d in zip(result.views or [None] * len(result.detections), result.detections)
-                      if v is not None]})
+        voted = _voted_per_view(result)
+        views_json = []
+        for i, d in enumerate(result.detections):
+            boxes = d.to_json(result.part_names)
+            for b, part in zip(boxes, voted[i]):
+                b["voted_part"] = part
+            views_json.append({"view": result.views[i].name if result.views else i, "boxes": boxes})
+        write_json(out / "boxes.json", {"part_names": list(result.part_names), "views": views_json})
         if result.views:
-            sheet = contact_sheet([label_overlay(v, result.semantic, result.part_names, d)
-                                   for v, d in zip(result.views, result.detections)],
-                                  labels=[v.name for v in result.views])
+            legend = [(n, c) for n, c in zip(result.part_names, part_palette(len(result.part_names)))]
+            sheet = contact_sheet([label_overlay(v, result.semantic, result.part_names, d,
+                                                 voted=[p >= 0 for p in voted[i]])
+                                   for i, (v, d) in enumerate(zip(result.views, result.detections))],
+                                  labels=[v.name for v in result.views],
+                                  legend=legend + [("unlabeled", (150, 150, 150))])
             save_png(out / "labels.png", sheet)
     if debug and result.views:
         _write_debug(out / "debug", result)
     return out
+
+
+def _voted_per_view(result: PartResult) -> list[list[int]]:
+    """For each view's boxes, the part each voted for (−1: it failed the two-dimensional check)."""
+    voted: list[list[int]] = [[] for _ in result.detections]
+    for rec in result.votes:
+        voted[rec.view].append(rec.voted)
+    return [v if len(v) == len(d) else [-1] * len(d) for v, d in zip(voted, result.detections)]
 
 
 def groups_to_labels(groups: list[np.ndarray], n_points: int) -> np.ndarray:

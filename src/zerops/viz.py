@@ -36,17 +36,20 @@ def contact_sheet(
     cols: int = 5,
     thumb: int = 256,
     gap: int = 4,
+    legend: Sequence[tuple[str, Sequence[int]]] | None = None,
 ) -> np.ndarray:
-    """Grid of thumbnails on a white background.
+    """Grid of thumbnails on a white background, with an optional legend strip below.
 
     Args:
         images: images of any size (see :func:`save_png` for accepted dtypes); each is scaled to fit a
             ``thumb`` x ``thumb`` cell, keeping its aspect ratio.
         labels: optional text per image, drawn small in the cell's top-left corner.
         cols: images per row. thumb: cell size in pixels. gap: white pixels between cells.
+        legend: (name, RGB color) entries drawn as swatches under the grid.
 
     Returns:
-        (rows * (thumb + gap) + gap, cols' * (thumb + gap) + gap, 3) uint8 sheet, cols' = min(cols, len(images)).
+        (rows * (thumb + gap) + gap [+ legend rows], cols' * (thumb + gap) + gap, 3) uint8 sheet,
+        cols' = min(cols, len(images)).
     """
     if len(images) == 0:
         raise ZeropsError("contact_sheet needs at least one image")
@@ -73,7 +76,31 @@ def contact_sheet(
             box = draw.textbbox((tx, ty), str(labels[i]), font=font)
             draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1), fill=(255, 255, 255))
             draw.text((tx, ty), str(labels[i]), fill=(0, 0, 0), font=font)
+    if legend:
+        sheet = _add_legend(sheet, legend, font, gap)
     return np.asarray(sheet, dtype=np.uint8)
+
+
+def _add_legend(sheet: "Image.Image", legend: Sequence[tuple[str, Sequence[int]]], font, gap: int) -> "Image.Image":
+    """Swatch + name entries, wrapped into rows under the sheet."""
+    draw = ImageDraw.Draw(sheet)
+    widths = [14 + draw.textbbox((0, 0), str(name), font=font)[2] + 12 for name, _ in legend]
+    rows, x = 1, gap
+    for w in widths:
+        if x + w > sheet.width and x > gap:
+            rows, x = rows + 1, gap
+        x += w
+    out = Image.new("RGB", (sheet.width, sheet.height + rows * 16 + gap), (255, 255, 255))
+    out.paste(sheet, (0, 0))
+    draw = ImageDraw.Draw(out)
+    x, y = gap, sheet.height
+    for (name, color), w in zip(legend, widths):
+        if x + w > out.width and x > gap:
+            x, y = gap, y + 16
+        draw.rectangle((x, y + 2, x + 10, y + 12), fill=tuple(int(c) for c in color), outline=(0, 0, 0))
+        draw.text((x + 14, y + 1), str(name), fill=(0, 0, 0), font=font)
+        x += w
+    return out
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -119,7 +146,7 @@ def part_overlay(view, labels: np.ndarray, shading: float = 0.35) -> np.ndarray:
     fg = index_map >= 0
     if not fg.any():
         return out
-    colors = part_colors(np.asarray(labels)[index_map[fg]]).astype(np.float32)
+    colors = part_colors(np.asarray(labels, dtype=np.int64)[index_map[fg]]).astype(np.float32)
     lum = view.image[fg].astype(np.float32).mean(axis=1, keepdims=True) / 255.0
     mixed = colors * ((1.0 - shading) + shading * lum)
     out[fg] = np.clip(mixed, 0, 255).astype(np.uint8)
@@ -127,9 +154,11 @@ def part_overlay(view, labels: np.ndarray, shading: float = 0.35) -> np.ndarray:
 
 
 def label_overlay(view, semantic: np.ndarray, part_names: Sequence[str], detections=None,
-                  shading: float = 0.35) -> np.ndarray:
+                  voted: Sequence[bool] | None = None, shading: float = 0.35) -> np.ndarray:
     """A view colored by semantic class (gray: unlabeled) with the detector's boxes and their names drawn
-    in the class color. ``semantic`` (N,) int class per point; ``detections``: that view's ``Detections``."""
+    in the class color. ``semantic`` (N,) int class per point; ``detections``: that view's ``Detections``;
+    ``voted`` (K,): whether each box passed the two-dimensional check (thick outline) or not (thin, and
+    its tag ends in "x")."""
     from PIL import Image, ImageDraw
 
     from zerops.io import part_palette
@@ -140,11 +169,12 @@ def label_overlay(view, semantic: np.ndarray, part_names: Sequence[str], detecti
     pil = Image.fromarray(img)
     draw = ImageDraw.Draw(pil)
     palette = part_palette(max(len(part_names), 1))
-    for box, label, score in zip(detections.boxes, detections.labels, detections.scores):
+    voted = [True] * len(detections) if voted is None else list(voted)
+    for box, label, score, ok in zip(detections.boxes, detections.labels, detections.scores, voted):
         color = tuple(int(c) for c in palette[int(label) % len(palette)])
         x0, y0, x1, y1 = (float(v) for v in box)
-        draw.rectangle([x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)], outline=color, width=2)
-        text = f"{part_names[int(label)]} {float(score):.2f}"
+        draw.rectangle([x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)], outline=color, width=3 if ok else 1)
+        text = f"{part_names[int(label)]} {float(score):.2f}" + ("" if ok else " x")
         ty = y0 - 11 if y0 >= 11 else y0 + 1
         draw.rectangle([x0, ty, x0 + 6 * len(text) + 2, ty + 10], fill=color)
         draw.text((x0 + 1, ty - 1), text, fill=(255, 255, 255))

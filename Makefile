@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[hf,test]"
+	$(PY) -m pip install -q -e ".[hf,ray,test]"
 	touch $(STAMP)
 
 models: $(STAMP)

@@ -57,3 +57,21 @@ class LeftHalfDetector:
         mid = (cols.min() + cols.max()) / 2
         boxes = [[cols.min(), rows.min(), mid, rows.max() + 1], [mid, rows.min(), cols.max() + 1, rows.max() + 1]]
         return np.array(boxes, np.float32), np.array([0.9, 0.3], np.float32), np.array([0, len(part_names) - 1])
+
+
+def dying_components(die_marker: str = "", **options):
+    """An eval method (``fakes:dying_components``): the components baseline, except that the first call on
+    a shape whose id is 0001 kills its worker process (the marker file records that it already died)."""
+    import os
+    from pathlib import Path
+
+    from zerops.evaluate import get_method
+
+    inner = get_method("components", **options)
+
+    def run(shape):
+        if die_marker and shape.shape_id == "0001" and not Path(die_marker).exists():
+            Path(die_marker).write_text("died")
+            os._exit(3)
+        return inner(shape)
+    return run

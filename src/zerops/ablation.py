@@ -72,7 +72,7 @@ def _slug(label: str) -> str:
 def run_grid(data_dir: str | Path, out_dir: str | Path, method: str, sweeps: Sequence[tuple[str, list[Any]]],
              ablate: Sequence[str], base_options: Mapping[str, Any] | None = None,
              categories: Sequence[str] | None = None, limit: int | None = None, progress: bool = True,
-             resume: bool = True) -> dict[str, Any]:
+             resume: bool = True, workers: int = 1, ray: str | None = None) -> dict[str, Any]:
     """Evaluate every row of the grid; writes ``ablation.json`` and ``ablation.md`` in ``out_dir``."""
     from zerops.evaluate import get_method, run_eval
 
@@ -83,7 +83,8 @@ def run_grid(data_dir: str | Path, out_dir: str | Path, method: str, sweeps: Seq
     results = []
     for label, opts in rows:
         report = run_eval(data_dir, out / "runs" / _slug(label), method=method, categories=categories,
-                          limit=limit, method_options=opts, progress=progress, resume=resume)
+                          limit=limit, method_options=opts, progress=progress, resume=resume, workers=workers,
+                          ray=ray)
         results.append({"row": label, "options": opts, "overall": report["overall"],
                         "per_category": report["per_category"]})
     grid = {"method": method, "data_dir": str(data_dir), "rows": results}

@@ -114,7 +114,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         grid = run_grid(args.data_dir, args.out, args.method, [parse_sweep(s) for s in args.sweep or []],
                         _csv(args.ablate) or [], base_options=options, categories=_csv(args.categories),
-                        limit=args.limit, progress=not args.quiet, resume=not args.no_resume)
+                        limit=args.limit, progress=not args.quiet, resume=not args.no_resume,
+                        workers=args.workers, ray=args.ray)
         for row in grid["rows"]:
             o = row["overall"]
             print(f"{row['row']:48s} " + "  ".join(
@@ -123,7 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     report = run_eval(args.data_dir, args.out, method=args.method, categories=_csv(args.categories),
                       limit=args.limit, method_options=options or None, progress=not args.quiet,
-                      resume=not args.no_resume)
+                      resume=not args.no_resume, workers=args.workers, ray=args.ray)
     print(_format_overall(report))
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0
@@ -284,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
     p.add_argument("--limit", type=int, help="at most N shapes per category")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=1, help="compute shapes in N local processes (default 1)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="compute shapes as tasks on a Ray cluster (no ADDRESS: a local instance); "
+                        "needs pip install 'zerops[ray]'")
     p.add_argument("--ablate", help="grid: also run with each of these switched off: extension,penalty,check")
     p.add_argument("--sweep", action="append", metavar="NAME=V1,V2",
                    help="grid: one row per value (repeatable; e.g. merge_threshold=0.2,0.3,0.5, views=partslip10,"

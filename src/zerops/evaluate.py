@@ -97,8 +97,12 @@ def available_methods() -> list[str]:
 
 
 def get_method(name: str, **options: Any) -> Method:
-    """Build the registered method ``name`` with ``options`` (ZeropsError for unknown names/options)."""
+    """Build the registered method ``name`` (or a plug-in factory ``package.module:function``) with
+    ``options`` (ZeropsError for unknown names/options)."""
     failures = _load_providers(until=name)
+    if name not in _registry and ":" in name:       # a plug-in factory, "package.module:make_method"
+        from zerops.plugins import load_plugin_class
+        register_method(name, load_plugin_class(name, "method"))
     if name not in _registry:
         note = f" ({'; '.join(failures)})" if failures else ""
         raise ZeropsError(f"unknown method '{name}'; available: {', '.join(sorted(_registry))}{note}")
@@ -326,6 +330,23 @@ def _check_run_manifest(out_dir: Path, method: str, options: Mapping[str, Any], 
                sort_keys=True)
 
 
+def _cached_prediction(path: Path, shape: PartNetEShape, key: str, resume: bool) -> Prediction | None:
+    """The cached prediction of ``shape`` if it may be reused (same key, same cloud), else None.
+    A cache made with other options raises (see the module's cache policy)."""
+    if not resume or not path.is_file():
+        return None
+    try:
+        cached, cached_key, cached_fp = load_prediction(path)
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable: recompute
+    if cached_key != key:
+        raise ZeropsError(f"{path} was made with other method options; choose another output "
+                          "folder or rerun without resuming")
+    if cached_fp == shape_fingerprint(shape) and len(cached.part) == shape.n_points:
+        return cached
+    return None
+
+
 def run_eval(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -335,6 +356,8 @@ def run_eval(
     method_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     resume: bool = True,
+    workers: int = 1,
+    ray: str | None = None,
 ) -> dict[str, Any]:
     """Run ``method`` on every shape of a PartNetE-layout folder, score it, write the reports.
 
@@ -347,12 +370,16 @@ def run_eval(
         method_options: keyword options for the method's factory (JSON-serialisable).
         progress: show a tqdm progress bar with ETA on stderr.
         resume: reuse cached shapes made with the same method and options; False recomputes every shape.
+        workers: compute shapes in this many local processes (see :mod:`zerops.parallel`).
+        ray: compute shapes as Ray tasks: "" for a local Ray instance, or a cluster address.
     Returns:
         The report dict written to ``report.json`` (metrics in percent, None where not available).
     """
     from tqdm.auto import tqdm
 
     options = dict(method_options or {})
+    if not isinstance(workers, int) or workers < 1:
+        raise ZeropsError(f"workers must be a positive integer, got {workers!r}")
     out = Path(out_dir)
     folders = list_partnete_shapes(data_dir, categories=categories, limit=limit)
     if not folders:
@@ -362,35 +389,42 @@ def run_eval(
     out.mkdir(parents=True, exist_ok=True)
     _check_run_manifest(out, method, options, key, resume)
 
+    precomputed: set[str] = set()
+    if workers > 1 or ray is not None:
+        jobs = []
+        for folder in folders:
+            shape = load_partnete_shape(folder)
+            if _cached_prediction(cache_path(out, shape), shape, key, resume) is None:
+                jobs.append((str(folder), str(cache_path(out, shape))))
+        if jobs:
+            from zerops import parallel
+
+            if ray is not None:
+                done = parallel.compute_on_ray(method, options, jobs, key, address=ray or None, progress=progress)
+            else:
+                done = parallel.compute_parallel(method, options, jobs, key, workers, progress=progress)
+            precomputed = set(done)
+
     scores: dict[str, CategoryScores] = {}
     computed = reused = 0
-    bar = tqdm(folders, desc=f"eval {method}", unit="shape", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = tqdm(folders, desc=f"eval {method}", unit="shape", disable=not progress or bool(precomputed),
+               file=sys.stderr, dynamic_ncols=True)
     try:
         for folder in bar:
             shape = load_partnete_shape(folder)
             bar.set_postfix_str(f"{shape.category}/{shape.shape_id}"[:40], refresh=False)
             path = cache_path(out, shape)
-            fingerprint = shape_fingerprint(shape)
-            pred = None
-            if resume and path.is_file():
-                try:
-                    cached, cached_key, cached_fp = load_prediction(path)
-                except (OSError, ValueError, KeyError):
-                    cached = None  # unreadable: recompute
-                if cached is not None:
-                    if cached_key != key:
-                        raise ZeropsError(f"{path} was made with other method options; choose another output "
-                                          "folder or rerun without resuming")
-                    if cached_fp == fingerprint and len(cached.part) == shape.n_points:
-                        pred = cached
-                        reused += 1
-            if pred is None:
+            pred = _cached_prediction(path, shape, key, resume or str(folder) in precomputed)
+            if pred is not None and str(folder) in precomputed:
+                computed += 1
+            elif pred is not None:
+                reused += 1
+            else:
                 t0 = time.perf_counter()
                 pred = _check_prediction(run(shape), shape, method)
                 if not pred.seconds:
                     pred.seconds = time.perf_counter() - t0
-                save_prediction(path, pred, key, fingerprint)
+                save_prediction(path, pred, key, shape_fingerprint(shape))
                 computed += 1
             scores.setdefault(shape.category, CategoryScores(shape.category)).add(shape, pred)
     finally:

@@ -8,6 +8,8 @@ SAM does (low-res -> padded 1024 -> crop -> view size, logits > 0) by :class:`Lo
 """
 from __future__ import annotations
 
+import os
+
 import sys
 import warnings
 from pathlib import Path
@@ -122,6 +124,8 @@ class EmbeddedSam(Segmenter):
         self.device = device
         self.decode_batch = int(decode_batch)
         self._providers = _providers(device)
+        if num_threads is None and os.environ.get("ZEROPS_THREADS", "").isdigit():
+            num_threads = int(os.environ["ZEROPS_THREADS"])   # set per worker by zerops.parallel
         self._threads = num_threads
         self._src_model = _load_onnx(self.decoder_path, "the SAM decoder")
         self._shipped = None

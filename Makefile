@@ -6,7 +6,7 @@ ZEROPS  = $(VENV)/bin/zerops
 STAMP   = $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: all venv models demo test test-fast bench bench-render bench-sam clean help
+.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory clean help
 
 all: demo
 
@@ -15,6 +15,7 @@ help:
 	@echo "make test        the test suite (fetches the embedded model first)"
 	@echo "make bench       renderer benchmark (bench/render.json)"
 	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
+	@echo "make bench-memory peak RSS of the pipeline at 10k / 100k / 1M points (bench/memory.json)"
 
 venv: $(STAMP)
 
@@ -39,13 +40,16 @@ test: models
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not model"
 
-bench: bench-render
+bench: bench-render bench-memory
 
 bench-render: $(STAMP)
 	$(PY) bench/bench_render.py
 
 bench-sam: models
 	$(PY) bench/bench_sam.py
+
+bench-memory: models
+	$(PY) bench/bench_memory.py
 
 clean:
 	rm -rf out build dist src/*.egg-info .pytest_cache

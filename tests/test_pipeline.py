@@ -183,3 +183,27 @@ def test_segment_cli_labeling_errors(tmp_path, capsys, chair, extra, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_large_clouds_are_subsampled_and_labels_copied_back(chair, tmp_path):
+    """Above config.max_points the SAM work runs on a seeded subset; every input point gets the label of
+    its nearest sampled point (parts, semantic and instance)."""
+    from zerops.detectors import get_detector
+    from zerops.results import write_segment_outputs
+
+    shape, cloud = chair
+    oracle = get_detector("oracle:perfect")
+    oracle.set_ground_truth(shape.semantic, shape.instance)
+    cfg = _small_config(max_points=1500)
+    r = ZeroPS(cfg, segmenter=ColorRegionSegmenter(), progress=False, detector=oracle).segment(
+        cloud, part_names=shape.part_names)
+    assert r.part.shape == (4000,) and r.semantic.shape == (4000,) and len(r.sample) == 1500
+    assert r.counts["subsampled_to"] == 1500 and len(r.views[0].pixels) == 1500
+    from scipy.spatial import cKDTree
+    nn = cKDTree(cloud.xyz[r.sample]).query(cloud.xyz)[1]
+    assert np.array_equal(r.part, r.part[r.sample][nn])          # every point copies its nearest sample
+    assert best_instance_ious(shape.instance, r.part).mean() > 60
+    full = ZeroPS(_small_config(), segmenter=ColorRegionSegmenter(), progress=False).segment(cloud)
+    assert full.sample is None and full.counts.get("subsampled_to") is None
+    out = write_segment_outputs(tmp_path / "o", r)
+    assert np.load(out / "parts.npz")["part"].shape == (4000,) and (out / "labels.png").is_file()

@@ -145,7 +145,7 @@ def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
             "merge_threshold": args.merge_threshold, "views": args.views, "n_prompts": args.prompts,
             "segmenter": args.segmenter, "device": args.device, "detector": args.detector,
             "no_penalty": args.no_penalty, "no_check": args.no_check, "prompt_style": args.prompt_style,
-            "confidence": args.confidence}
+            "confidence": args.confidence, "max_points": args.max_points}
     defaults = {"preset": "fast", "no_extension": False, "segmenter": "embedded", "device": "cpu"}
     flags = ("no_extension", "no_penalty", "no_check")
     return {k: v for k, v in opts.items() if v is not None and (not only_set or v != defaults.get(k))
@@ -161,7 +161,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     config = build_config(args.preset, args.no_extension, args.passes, args.merge_threshold, args.views,
                           args.prompts, args.fill, args.seed, no_penalty=args.no_penalty, no_check=args.no_check,
-                          prompt_style=args.prompt_style, confidence=args.confidence)
+                          prompt_style=args.prompt_style, confidence=args.confidence, max_points=args.max_points)
     names = resolve_part_names(args.parts, args.category)      # checked before any heavy work
     if names is None and args.detector:
         raise ZeropsError("--detector names parts: give --parts 'arm,back,leg,seat,wheel' or --category Chair")
@@ -204,6 +204,8 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -
     g.add_argument("--merge-threshold", type=float, help="merging point-IoU threshold (default 0.3, strict)")
     g.add_argument("--views", choices=["zerops20", "partslip10"], help="view preset (default zerops20)")
     g.add_argument("--prompts", type=int, help="initial prompts per start view (paper 256, fast 64)")
+    g.add_argument("--max-points", type=int, help="larger clouds run SAM on a random subset of this size and copy "
+                   "labels back by nearest neighbour (default 100000)")
     g.add_argument("--segmenter", default="embedded" if defaults else None,
                    help="embedded (default), hf:<id-or-path> or module:Class")
     g.add_argument("--device", default="cpu" if defaults else None, help="cpu (default) or cuda")

@@ -93,6 +93,7 @@ class ZeroPSConfig:
     merging: MergingConfig = field(default_factory=MergingConfig)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
     seed: int = 0
+    max_points: int = 100_000        # larger clouds: SAM work on a random subset, labels copied back by NN
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

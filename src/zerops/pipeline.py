@@ -48,6 +48,8 @@ class PartResult:
         part_class: (P,) class per part (−1 unlabeled); instance_scores: {instance id: confidence};
         vote_matrix: (C, P) int64 votes before CNVP; detections: per view ``Detections`` (with part names);
         votes: one :class:`~zerops.labeling.VoteRecord` per kept box, in view order (which part it voted for).
+        sample: for clouds above ``config.max_points``, the (M,) indices of the points the views and groups
+            refer to (the labels of all N points are copied from their nearest sampled point); else None.
         views: the rendered views (kept for visualisation), or [] when ``keep_views=False``.
     """
 
@@ -67,6 +69,7 @@ class PartResult:
     vote_matrix: np.ndarray | None = None
     detections: list[Any] = field(default_factory=list)
     votes: list[VoteRecord] = field(default_factory=list)
+    sample: np.ndarray | None = None
     debug: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -166,8 +169,20 @@ class ZeroPS:
                               "folder>' (--detector), or 'oracle:perfect|glip-like' when evaluating with ground "
                               "truth, or a plug-in 'module:Class'")
         t_all = time.perf_counter()
+        full: PointCloud = as_cloud(cloud)
+        pc, sample = subsample_cloud(full, cfg.max_points, cfg.seed)
+        if sample is not None and self.detector is not None and hasattr(self.detector, "set_sample"):
+            self.detector.set_sample(sample)          # the oracle's ground truth follows the subset
+        result = self._segment(pc, names, category, keep_views, t_all)
+        if sample is not None:
+            result = propagate_result(result, full, sample)
+            result.seconds["total"] = time.perf_counter() - t_all
+        return result
+
+    def _segment(self, pc: PointCloud, names: list[str] | None, category: str | None, keep_views: bool,
+                 t_all: float) -> PartResult:
+        cfg = self.config
         seconds: dict[str, float] = {"render": 0.0, "encode": 0.0, "groups": 0.0, "extension": 0.0}
-        pc: PointCloud = as_cloud(cloud)
 
         t = time.perf_counter()
         xyz, _, _ = normalize(pc.xyz)
@@ -304,6 +319,34 @@ class ZeroPS:
                              votes=int(V.sum()), labeled_parts=int((labels.part_class >= 0).sum()))
 
 
+def subsample_cloud(pc: PointCloud, max_points: int, seed: int = 0) -> tuple[PointCloud, np.ndarray | None]:
+    """At most ``max_points`` points: a seeded uniform random subset (sorted indices), or the cloud itself
+    (and None) when it is small enough."""
+    n = len(pc.xyz)
+    if max_points <= 0 or n <= max_points:
+        return pc, None
+    idx = np.sort(np.random.default_rng(seed).choice(n, int(max_points), replace=False))
+    sub = PointCloud(xyz=pc.xyz[idx], rgb=None if pc.rgb is None else pc.rgb[idx],
+                     normals=None if pc.normals is None else pc.normals[idx], source=pc.source)
+    return sub, idx
+
+
+def propagate_result(result: PartResult, full: PointCloud, sample: np.ndarray) -> PartResult:
+    """Copy per-point labels of the subset ``sample`` to every point of ``full`` by nearest neighbour."""
+    from scipy.spatial import cKDTree
+
+    _, nn = cKDTree(full.xyz[sample]).query(full.xyz, k=1)
+    result.xyz = full.xyz
+    result.part = result.part[nn]
+    result.parts = [np.flatnonzero(result.part == k) for k in range(len(result.parts))]
+    if result.semantic is not None:
+        result.semantic = result.semantic[nn]
+        result.instance = result.instance[nn]
+    result.sample = sample
+    result.counts["subsampled_to"] = int(len(sample))
+    return result
+
+
 def build_detector(spec: str, device: str, config: ZeroPSConfig, seed: int = 0) -> Any:
     """A detector from its spec; ``hf:`` detectors get the configured prompt style, ``oracle`` the seed."""
     if spec.startswith("hf:"):
@@ -348,7 +391,7 @@ def build_config(preset_name: str = "fast", no_extension: bool = False, passes: 
                  merge_threshold: float | None = None, views: str | None = None, n_prompts: int | None = None,
                  fill_unassigned: bool = False, seed: int | None = None, no_penalty: bool = False,
                  no_check: bool = False, prompt_style: str | None = None,
-                 confidence: str | None = None) -> ZeroPSConfig:
+                 confidence: str | None = None, max_points: int | None = None) -> ZeroPSConfig:
     """The configuration behind the CLI/eval switches (``--preset``, ``--no-extension``, ``--passes`` …)."""
     cfg = preset(preset_name)
     over: dict[str, Any] = {}
@@ -373,6 +416,10 @@ def build_config(preset_name: str = "fast", no_extension: bool = False, passes: 
         over["merging.fill_unassigned"] = True
     if seed is not None:
         over["seed"] = int(seed)
+    if max_points is not None:
+        if max_points < 100:
+            raise ZeropsError(f"--max-points must be >= 100, got {max_points}")
+        over["max_points"] = int(max_points)
     if no_penalty:
         over["labeling.penalty"] = False
     if no_check:
@@ -394,14 +441,16 @@ def _zerops_method(preset: str = "fast", segmenter: str = "embedded", device: st
                    no_extension: bool = False, passes: int | None = None, merge_threshold: float | None = None,
                    views: str | None = None, n_prompts: int | None = None, cache: str | None = None,
                    detector: str | None = None, no_penalty: bool = False, no_check: bool = False,
-                   prompt_style: str | None = None, confidence: str | None = None, detector_seed: int = 0):
+                   prompt_style: str | None = None, confidence: str | None = None, detector_seed: int = 0,
+                   max_points: int | None = None):
     """``zerops eval --method zerops``: the pipeline as an evaluation method. Class-agnostic parts; with a
     ``detector`` also semantic / instance labels (an ``oracle`` detector is given each shape's ground truth).
     ``cache``: stage-cache folder (None: no stage cache)."""
     from zerops.evaluate import Prediction
 
     cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts,
-                       no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence)
+                       no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence,
+                       max_points=max_points)
     det = build_detector(detector, device, cfg, seed=detector_seed) if detector is not None else None
     model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False, cache=cache, detector=det)
 

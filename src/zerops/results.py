@@ -48,7 +48,7 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
         summary["config"] = config.to_dict()
     write_json(out / "summary.json", summary)
     if result.views:
-        sheet = contact_sheet([part_overlay(v, result.part) for v in result.views],
+        sheet = contact_sheet([part_overlay(v, _in_views(result, result.part)) for v in result.views],
                               labels=[v.name for v in result.views])
         save_png(out / "views.png", sheet)
     if result.part_names:
@@ -62,7 +62,7 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
         write_json(out / "boxes.json", {"part_names": list(result.part_names), "views": views_json})
         if result.views:
             legend = [(n, c) for n, c in zip(result.part_names, part_palette(len(result.part_names)))]
-            sheet = contact_sheet([label_overlay(v, result.semantic, result.part_names, d,
+            sheet = contact_sheet([label_overlay(v, _in_views(result, result.semantic), result.part_names, d,
                                                  voted=[p >= 0 for p in voted[i]])
                                    for i, (v, d) in enumerate(zip(result.views, result.detections))],
                                   labels=[v.name for v in result.views],
@@ -71,6 +71,11 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
     if debug and result.views:
         _write_debug(out / "debug", result)
     return out
+
+
+def _in_views(result: PartResult, labels: np.ndarray) -> np.ndarray:
+    """Per-point labels indexed like the views (the sampled points for subsampled clouds)."""
+    return labels if result.sample is None else labels[result.sample]
 
 
 def _voted_per_view(result: PartResult) -> list[list[int]]:
@@ -93,12 +98,13 @@ def _write_debug(folder: Path, result: PartResult) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     views = result.views
     by_name = {v.name: v for v in views}
-    n = len(result.part)
+    n = len(result.part) if result.sample is None else len(result.sample)
     for start, groups in result.debug.get("initial", {}).items():
         save_png(folder / f"initial_{start}.png", part_overlay(by_name[start], groups_to_labels(groups, n)))
     for start, groups in result.debug.get("extended", {}).items():
         labels = groups_to_labels(groups, n)
         sheet = contact_sheet([part_overlay(v, labels) for v in views], labels=[v.name for v in views])
         save_png(folder / f"extended_{start}.png", sheet)
-    merged = contact_sheet([part_overlay(v, result.part) for v in views], labels=[v.name for v in views])
+    merged = contact_sheet([part_overlay(v, _in_views(result, result.part)) for v in views],
+                           labels=[v.name for v in views])
     save_png(folder / "merged.png", merged)

@@ -111,6 +111,7 @@ class OracleDetector(Detector):
         self.min_pixels = int(min_pixels)
         self._gt: tuple[np.ndarray, np.ndarray] | None = None
         self._shape_seed = 0
+        self._sample: np.ndarray | None = None
 
     def set_ground_truth(self, semantic: np.ndarray, instance: np.ndarray) -> None:
         """semantic (N,) class index into the part names (−1 none), instance (N,) instance id (−1 none)."""
@@ -119,14 +120,20 @@ class OracleDetector(Detector):
         if semantic.shape != instance.shape or semantic.ndim != 1:
             raise ZeropsError("oracle ground truth: semantic and instance must be (N,) arrays of equal length")
         self._gt = (semantic, instance)
+        self._sample = None
         from zerops.cache import array_digest
         self._shape_seed = int(array_digest(semantic, instance)[:12], 16)   # different errors per shape
+
+    def set_sample(self, sample: np.ndarray | None) -> None:
+        """The pipeline works on a subset of the points (large clouds): index the ground truth with it."""
+        self._sample = None if sample is None else np.asarray(sample, dtype=np.int64)
 
     def cache_token(self) -> str:
         """Identity for the stage cache: preset, rates, seed and the ground truth itself."""
         from zerops.cache import array_digest
         gt = array_digest(*self._gt) if self._gt is not None else None
-        return f"{self.name}|{self.errors}|{self.seed}|{self.min_pixels}|{gt}"
+        sample = array_digest(self._sample) if self._sample is not None else None
+        return f"{self.name}|{self.errors}|{self.seed}|{self.min_pixels}|{gt}|{sample}"
 
     def detect(self, image: np.ndarray, part_names: Sequence[str], category: str | None = None) -> Detections:
         raise ZeropsError("the oracle detector boxes ground truth, so it needs the rendered views and labels: "
@@ -139,6 +146,8 @@ class OracleDetector(Detector):
             raise ZeropsError("the oracle detector needs ground-truth labels (set_ground_truth); it is an "
                               "evaluation tool: use it with `zerops eval --detector oracle:perfect|glip-like`")
         semantic, instance = self._gt
+        if self._sample is not None:
+            semantic, instance = semantic[self._sample], instance[self._sample]
         if len(views) and len(views[0].pixels) != len(semantic):
             raise ZeropsError(f"oracle ground truth has {len(semantic)} points, the views {len(views[0].pixels)}")
         out = []

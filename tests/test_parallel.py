@@ -63,3 +63,25 @@ def test_ray_local_instance_gives_the_sequential_report(bench, tmp_path, monkeyp
             row.pop("seconds_per_shape", None)
     assert par["per_category"] == seq["per_category"] and par["overall"] == seq["overall"]
     assert par["run"]["computed"] == 6
+
+
+def test_workers_are_pinned_to_gpus_round_robin(monkeypatch):
+    import multiprocessing as mp
+    import os
+
+    from zerops import parallel
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.setenv("ZEROPS_THREADS", "")           # restored after the test, as are the others
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    assert parallel.cuda_devices() == [3, 5]
+    counter = mp.get_context("spawn").Value("i", 0)
+    seen = []
+    for _ in range(3):
+        parallel._init_worker(1, counter, [3, 5])
+        seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
+    assert seen == ["3", "5", "3"] and os.environ["ZEROPS_THREADS"] == "1"
+    assert torch.get_num_threads() == threads

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from zerops.errors import ZeropsError
 
-__all__ = ["compute_parallel", "compute_on_ray", "worker_threads"]
+__all__ = ["compute_parallel", "compute_on_ray", "worker_threads", "cuda_devices"]
 
 _METHODS: dict[str, Any] = {}     # per worker process: built methods, by method + options
 
@@ -25,7 +25,13 @@ def worker_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, counter: Any = None, gpus: Sequence[int] = ()) -> None:
+    if counter is not None and gpus:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        # one GPU per worker (round robin), set before torch initializes CUDA in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[index % len(gpus)])
     os.environ["ZEROPS_THREADS"] = str(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
@@ -55,9 +61,23 @@ def _compute_one(method: str, options: Mapping[str, Any], folder: str, path: str
     return folder
 
 
+def cuda_devices() -> list[int]:
+    """Indices of the visible CUDA GPUs (empty without torch or CUDA)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [int(v) for v in visible.split(",") if v.strip().isdigit()]
+    try:
+        import torch
+        return list(range(torch.cuda.device_count()))
+    except ImportError:
+        return []
+
+
 def compute_parallel(method: str, options: Mapping[str, Any], jobs: Sequence[tuple[str, str]], key: str,
                      workers: int, retries: int = 2, progress: bool = True) -> list[str]:
-    """Compute ``jobs`` (folder, cache path) in ``workers`` local processes; returns the folders done."""
+    """Compute ``jobs`` (folder, cache path) in ``workers`` local processes; returns the folders done.
+    With ``device="cuda"`` in the options each worker is pinned to one GPU (round robin over the visible
+    ones), so ``workers`` = number of GPUs runs one worker per GPU."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -65,6 +85,7 @@ def compute_parallel(method: str, options: Mapping[str, Any], jobs: Sequence[tup
     from tqdm.auto import tqdm
 
     todo = list(jobs)
+    gpus = cuda_devices() if str(options.get("device", "cpu")).startswith("cuda") else []
     tries = {folder: 0 for folder, _ in todo}
     done: list[str] = []
     bar = tqdm(total=len(todo), desc=f"eval {method} ({workers} workers)", unit="shape", disable=not progress,
@@ -73,8 +94,9 @@ def compute_parallel(method: str, options: Mapping[str, Any], jobs: Sequence[tup
     try:
         while todo:
             broken = False
+            counter = ctx.Value("i", 0)
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(worker_threads(workers),)) as pool:
+                                     initargs=(worker_threads(workers), counter, gpus)) as pool:
                 futures = {pool.submit(_compute_one, method, dict(options), f, p, key): (f, p) for f, p in todo}
                 failed = []
                 for fut in as_completed(futures):

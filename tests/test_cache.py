@@ -98,3 +98,36 @@ def test_cache_cli_info_and_clear(tmp_path, capsys):
     assert main(["cache", "clear", "--cache", str(tmp_path), "--stage", "boxes"]) == 0
     assert "deleted 1" in capsys.readouterr().out
     assert cache.info()["stages"] == {"groups": {"entries": 1, "bytes": cache.info()["bytes"]}}
+
+
+def test_image_embeddings_are_cached_per_view(tmp_path):
+    """A grouping change recomputes the groups but not the views' embeddings."""
+    from fakes import ColorRegionSegmenter
+    from zerops.pipeline import ZeroPS
+    from zerops.synthetic import generate_shape
+
+    class Exportable(ColorRegionSegmenter):
+        supports_embedding_cache = True
+        encoded = 0
+
+        def _encode_with(self, images, given, progress):
+            Exportable.encoded += sum(g is None for g in given)
+            self._images = [img if g is None else np.asarray(g, np.uint8) for img, g in zip(images, given)]
+
+        def _encode(self, images, progress):
+            self._encode_with(images, [None] * len(images), progress)
+
+        def embedding(self, view):
+            return self._images[view]
+
+    shape = generate_shape("Table", 1, n_points=2000)
+    cloud = np.concatenate([shape.xyz, shape.rgb], axis=1)
+    cfg = preset("fast").with_overrides(**{"render.image_size": 128, "grouping.min_mask_area": 10})
+    cache = StageCache(tmp_path)
+    first = ZeroPS(cfg, segmenter=Exportable(), progress=False, cache=cache).segment(cloud)
+    assert Exportable.encoded == 20 and cache.info()["stages"]["embeddings"]["entries"] == 20
+    second = ZeroPS(cfg.with_overrides(**{"grouping.n_prompts": 32}), segmenter=Exportable(), progress=False,
+                    cache=cache).segment(cloud)
+    assert Exportable.encoded == 20 and second.cached == [] and second.decodes > 0
+    again = ZeroPS(cfg, segmenter=Exportable(), progress=False, cache=cache).segment(cloud)
+    assert np.array_equal(again.part, first.part)

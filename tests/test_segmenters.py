@@ -312,3 +312,23 @@ def test_stability_thresholds_skip_only_dropped_candidates(embedded, scene):
     assert not m[~kept].any()                             # dropped ones were not computed
     passed = full_s > lo
     assert np.allclose(st[passed], full_st[passed]) and not st[~passed].any()
+
+
+@pytest.mark.model
+def test_embeddings_given_back_are_not_encoded_again(embedded, scene, tmp_path):
+    from zerops.segmenters.embedded import EmbeddedSam
+
+    prompts = scene["prompts"][:4]
+    ref_m, ref_s = embedded.predict(0, prompts)
+    emb0 = embedded.embedding(0)
+    assert emb0.shape == (1, 256, 64, 64) and emb0.dtype == np.float32
+    other = EmbeddedSam(cache_dir=tmp_path)
+    calls = []
+    run = other._encoder.run
+    other._encoder.run = lambda *a, **k: calls.append(1) or run(*a, **k)
+    other.set_images([scene["image"], scene["crop"]], embeddings=[emb0, None])
+    assert len(calls) == 1                                   # only the crop was encoded
+    m, s = other.predict(0, prompts)
+    assert np.array_equal(m, ref_m) and np.array_equal(s, ref_s)
+    with pytest.raises(ZeropsError):
+        other.set_images([scene["image"]], embeddings=[emb0, None])

@@ -141,10 +141,22 @@ class ZeroPS:
         return masks, scores, None
 
     def _encode(self, views: list[RenderedView], view_index: dict[str, int], needed: list[str]) -> float:
-        """Encode the views a run needs (``_slot`` maps a view index to its segmenter slot); seconds."""
+        """Encode the views a run needs (``_slot`` maps a view index to its segmenter slot); seconds.
+        With a stage cache and a segmenter that can export its embeddings, views are encoded once."""
         t = time.perf_counter()
         self._slot = {view_index[n]: k for k, n in enumerate(needed)}
-        self.segmenter.set_images([views[view_index[n]].image for n in needed], progress=self.progress)
+        images = [views[view_index[n]].image for n in needed]
+        if self.cache is None or not getattr(self.segmenter, "supports_embedding_cache", False):
+            self.segmenter.set_images(images, progress=self.progress)
+            return time.perf_counter() - t
+        seg = getattr(self.segmenter, "name", type(self.segmenter).__qualname__)
+        keys = [stage_key("embeddings", array_digest(im), seg) for im in images]
+        hits = [self.cache.get("embeddings", k) for k in keys]
+        self.segmenter.set_images(images, progress=self.progress,
+                                  embeddings=[h["embedding"] if h is not None else None for h in hits])
+        for k, (key, hit) in enumerate(zip(keys, hits)):
+            if hit is None:
+                self.cache.put("embeddings", key, {"embedding": self.segmenter.embedding(k)})
         return time.perf_counter() - t
 
     def _stage_keys(self, pc: PointCloud) -> dict[str, str]:

@@ -133,8 +133,16 @@ class Segmenter(abc.ABC):
         self.reset_stats()
 
     # ---- state -------------------------------------------------------------------------------------
-    def set_images(self, images: Sequence[np.ndarray], progress: bool = False) -> None:
-        """Encode the views (each (H, W, 3) uint8 RGB). Replaces any previously set views."""
+    #: True when the image state can be exported (:meth:`embedding`) and given back to :meth:`set_images`
+    supports_embedding_cache: bool = False
+
+    def set_images(self, images: Sequence[np.ndarray], progress: bool = False,
+                   embeddings: Sequence[np.ndarray | None] | None = None) -> None:
+        """Encode the views (each (H, W, 3) uint8 RGB). Replaces any previously set views.
+
+        ``embeddings``: per view, a state returned earlier by :meth:`embedding` for the same image (that view
+        is then not encoded again) or None; only for segmenters with ``supports_embedding_cache``.
+        """
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         images = list(images)
@@ -144,10 +152,23 @@ class Segmenter(abc.ABC):
             _check_image(img, i)
         self._sizes = []
         t0 = time.perf_counter()
-        self._encode([np.ascontiguousarray(im) for im in images], progress)
+        if embeddings is not None and self.supports_embedding_cache:
+            if len(embeddings) != len(images):
+                raise ZeropsError(f"got {len(embeddings)} embeddings for {len(images)} images")
+            self._encode_with([np.ascontiguousarray(im) for im in images], list(embeddings), progress)
+        else:
+            self._encode([np.ascontiguousarray(im) for im in images], progress)
         self.encode_seconds += time.perf_counter() - t0
         self.n_encodes += len(images)
         self._sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+
+    def embedding(self, view: int) -> np.ndarray:
+        """The encoder's output for a set view (for the stage cache); see ``supports_embedding_cache``."""
+        raise ZeropsError(f"{type(self).__name__} cannot export its image embeddings")
+
+    def _encode_with(self, images: list[np.ndarray], embeddings: list[np.ndarray | None], progress: bool) -> None:
+        """Like ``_encode``, reusing the given embeddings (None: encode that view)."""
+        self._encode(images, progress)
 
     @property
     def n_views(self) -> int:

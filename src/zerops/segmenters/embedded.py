@@ -192,15 +192,30 @@ class EmbeddedSam(Segmenter):
                                f"{np.abs(iou_a - iou_b).max():.2e}, logit diff {np.abs(low_a - low_b).max():.2e})")
 
     # ---- protocol ----------------------------------------------------------------------------------
+    supports_embedding_cache = True
+
     def _encode(self, images: list[np.ndarray], progress: bool) -> None:
+        self._encode_with(images, [None] * len(images), progress)
+
+    def _encode_with(self, images: list[np.ndarray], given: list[np.ndarray | None], progress: bool) -> None:
         from tqdm import tqdm
 
         embeddings, resized = [], []
-        for img in tqdm(images, desc="SAM encode", unit="view", disable=not progress, file=sys.stderr):
-            x = preprocess_image(img)
-            embeddings.append(self._encoder.run(None, {"input": x})[0])
-            resized.append(resized_shape(img.shape[0], img.shape[1]))
+        todo = sum(g is None for g in given)
+        with tqdm(total=todo, desc="SAM encode", unit="view", disable=not progress or not todo,
+                  file=sys.stderr) as bar:
+            for img, emb in zip(images, given):
+                if emb is None or np.shape(emb) != (1, 256, 64, 64):
+                    emb = self._encoder.run(None, {"input": preprocess_image(img)})[0]
+                    bar.update(1)
+                embeddings.append(np.asarray(emb, dtype=np.float32))
+                resized.append(resized_shape(img.shape[0], img.shape[1]))
         self._embeddings, self._resized = embeddings, resized
+
+    def embedding(self, view: int) -> np.ndarray:
+        """(1, 256, 64, 64) float32 image embedding of a set view."""
+        self._check_view(view)
+        return self._embeddings[view]
 
     def _upscaler(self, view: int) -> LogitUpscaler:
         key = (self._sizes[view], self._resized[view])

@@ -6,13 +6,14 @@ ZEROPS  = $(VENV)/bin/zerops
 STAMP   = $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory clean help
+.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory e2e clean help
 
 all: demo
 
 help:
 	@echo "make demo        set up .venv, fetch the embedded model, segment examples/chair.ply into out/demo"
 	@echo "make test        the test suite (fetches the embedded model first)"
+	@echo "make e2e         headless-browser test of the HTML viewer (installs Debian's chromium if missing)"
 	@echo "make bench       renderer benchmark (bench/render.json)"
 	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
 	@echo "make bench-memory peak RSS of the pipeline at 10k / 100k / 1M points (bench/memory.json)"
@@ -39,6 +40,19 @@ test: models
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not model"
+
+# needs no model; sets up .venv only when it is missing (its stamp would reinstall everything)
+e2e:
+	@test -x $(PY) || $(MAKE) venv
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium with apt-get"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || exit 1; \
+	  else \
+	    echo "make e2e needs the chromium browser: install it (Debian/Ubuntu: sudo apt-get install chromium) and rerun" >&2; \
+	    exit 1; \
+	  fi; }
+	$(PY) -m pytest tests/e2e -q
 
 bench: bench-render bench-memory
 

@@ -75,3 +75,24 @@ def dying_components(die_marker: str = "", **options):
             os._exit(3)
         return inner(shape)
     return run
+
+
+def make_result(folder, xyz: np.ndarray, part: np.ndarray, names: list[str] | None = None,
+                part_class: list[int] | None = None, source: str | None = None):
+    """A result folder as `zerops segment` writes it (no views), parts named when ``names`` is given."""
+    from zerops.pipeline import PartResult
+    from zerops.results import write_segment_outputs
+
+    part = np.asarray(part, dtype=np.int64)
+    n_parts = int(part.max()) + 1
+    kw = {}
+    if names:
+        pc = np.asarray(part_class, dtype=np.int64)
+        semantic = np.where(part >= 0, pc[np.maximum(part, 0)], -1)
+        instance = np.where(semantic >= 0, part, -1)
+        kw = dict(semantic=semantic, instance=instance, part_names=list(names), part_class=pc,
+                  instance_scores={int(i): 0.5 for i in np.unique(instance[instance >= 0])},
+                  vote_matrix=np.zeros((len(names), n_parts), dtype=np.int64))
+    result = PartResult(xyz=xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(n_parts)],
+                        seconds={"total": 1.0}, decodes=3, counts={}, **kw)
+    return write_segment_outputs(folder, result, source=source)

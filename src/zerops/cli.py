@@ -187,6 +187,31 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from zerops.viewer import has_display, open_in_browser, serve_folder, write_viewer
+
+    path = write_viewer(args.dir, max_points=args.max_points)
+    print(path)
+    if args.serve is not None:
+        return serve_folder(path.parent, args.serve, open_browser=args.open)
+    if args.open:
+        if has_display():
+            open_in_browser(path.resolve().as_uri())
+        else:
+            print("no display found; open the file above in a browser")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from zerops.export import export_parts
+
+    paths = export_parts(args.dir, args.format, mesh=args.mesh, by=args.by)
+    for path in paths:
+        print(path)
+    print(f"wrote {len(paths)} files to {Path(args.dir) / 'export'}")
+    return 0
+
+
 def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="point cloud or mesh (ply, pcd, npy, npz, xyz, txt, obj, glb, gltf, stl, off)")
     p.add_argument("--out", required=True, help="output folder")
@@ -311,6 +336,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write debug images: initial groups per start view, grown groups, merged parts")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("view", help="write an interactive HTML viewer for a result folder",
+                       description="Write DIR/viewer.html: one self-contained page (no network) showing the "
+                                   "points colored by part, class or instance, with a legend (names, point counts, "
+                                   "visibility checkboxes) and the part name under the mouse. Drag to rotate, "
+                                   "wheel to zoom. Prints the file's path.")
+    p.add_argument("dir", help="a result folder written by `zerops segment`")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser (when a display is available)")
+    p.add_argument("--serve", type=int, metavar="PORT",
+                   help="serve DIR on http://127.0.0.1:PORT/ until Ctrl-C (0: any free port)")
+    p.add_argument("--max-points", type=int, default=200_000,
+                   help="embed at most this many points (a fixed random subset of larger clouds; default 200000)")
+    p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("export", help="export a result's parts as point clouds or labelled meshes",
+                       description="Write DIR/export/: with --format ply one colored point cloud per part "
+                                   "(part_<k>[_<name>].ply); with glb or obj (mesh input) the input mesh with every "
+                                   "face labelled by the nearest labelled point (labelled.glb: one node per part; "
+                                   "labelled.obj + .mtl: one object and color per part) and one mesh per part.")
+    p.add_argument("dir", help="a result folder written by `zerops segment`")
+    p.add_argument("--format", required=True, choices=["ply", "glb", "obj"], help="ply, glb or obj")
+    p.add_argument("--mesh", metavar="PATH",
+                   help="the mesh to label (default: the input recorded in DIR/summary.json)")
+    p.add_argument("--by", default="part", choices=["part", "semantic", "instance"],
+                   help="one file per part (default), per class or per instance (the last two need named parts)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -33,7 +33,8 @@ models: $(STAMP)
 
 demo: models
 	$(ZEROPS) segment examples/chair.ply --out $(DEMO_OUT)
-	@echo "demo output: $(DEMO_OUT)/views.png (parts colored), $(DEMO_OUT)/parts.ply, $(DEMO_OUT)/summary.json"
+	$(ZEROPS) view $(DEMO_OUT)
+	@echo "demo output: $(DEMO_OUT)/views.png (parts colored), $(DEMO_OUT)/viewer.html (interactive), $(DEMO_OUT)/parts.ply, $(DEMO_OUT)/summary.json"
 
 test: models
 	$(PY) -m pytest

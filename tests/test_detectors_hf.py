@@ -352,3 +352,29 @@ def test_real_model_output_object_is_accepted(owl_dir):
     det.model = lambda **kw: SimpleNamespace(logits=real(**kw).logits, pred_boxes=real(**kw).pred_boxes)
     d = det.detect(image(), ["arm", "leg"])
     assert set(d.labels.tolist()) <= {0, 1} and np.all(d.scores >= det.min_score)
+
+
+def test_segment_cli_with_a_tiny_owl_detector(tmp_path):
+    """`zerops segment --detector hf:<folder>` end to end (random weights: any boxes, but the outputs are
+    consistent: every kept box has a score >= 0.5 and a label among the part names)."""
+    from fakes import ColorRegionSegmenter  # noqa: F401
+    from zerops.cli import main
+    from zerops.io import make_cloud, write_cloud_ply
+    from zerops.synthetic import generate_shape
+
+    folder = tmp_path / "owl"
+    folder.mkdir()
+    save_owl(folder, v2=False)
+    s = generate_shape("Table", 1, n_points=2000)
+    write_cloud_ply(tmp_path / "t.ply", s.xyz, s.rgb)
+    out = tmp_path / "out"
+    code = main(["segment", str(tmp_path / "t.ply"), "--out", str(out), "--segmenter",
+                 "fakes:ColorRegionSegmenter", "--prompts", "16", "--no-extension", "--quiet", "--no-cache",
+                 "--parts", "leg,tabletop", "--detector", f"hf:{folder}", "--prompt-style", "of-category",
+                 "--category", "Table"])
+    assert code == 0
+    boxes = json.loads((out / "boxes.json").read_text())
+    assert boxes["part_names"] == ["leg", "tabletop"] and len(boxes["views"]) == 20
+    assert all(b["score"] >= 0.5 and b["name"] in ("leg", "tabletop") for v in boxes["views"] for b in v["boxes"])
+    data = np.load(out / "parts.npz")
+    assert set(np.unique(data["semantic"])) <= {-1, 0, 1}

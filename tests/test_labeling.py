@@ -168,3 +168,41 @@ def test_part_names_from_category_and_errors():
             resolve_part_names(*bad)
     with pytest.raises(ZeropsError, match="detector"):
         ZeroPS(segmenter=object()).segment(np.zeros((10, 3)), part_names=["leg"])
+
+
+def test_label_given_parts_with_perfect_boxes(chair_views):
+    """ZeroPS.label names ground-truth parts: with perfect boxes every part visible enough gets its class."""
+    from zerops.config import preset
+    from zerops.metrics import semantic_miou
+    from zerops.pipeline import ZeroPS
+
+    shape, _ = chair_views
+    det = get_detector("oracle:perfect")
+    det.set_ground_truth(shape.semantic, shape.instance)
+    cfg = preset("fast").with_overrides(**{"render.image_size": 300})
+    r = ZeroPS(cfg, segmenter=object(), progress=False, detector=det).label(
+        np.concatenate([shape.xyz, shape.rgb], 1), np.where(shape.instance >= 0, shape.instance + 5, -1),
+        part_names=shape.part_names)
+    assert r.part.max() + 1 == len(np.unique(shape.instance[shape.instance >= 0]))   # renumbered from 0
+    assert np.array_equal(r.part >= 0, shape.instance >= 0)
+    miou = semantic_miou([shape.semantic], [r.semantic], len(shape.part_names))
+    assert miou > 90, miou
+    with pytest.raises(ZeropsError):
+        ZeroPS(cfg, segmenter=object(), progress=False, detector=det).label(shape.xyz, shape.instance[:10],
+                                                                            part_names=shape.part_names)
+
+
+def test_eval_labeling_method_and_its_option_check(tmp_path, capsys):
+    from zerops.cli import main
+    from zerops.synthetic import write_benchmark
+
+    write_benchmark(tmp_path / "data", per_category=1, seed=3, categories=["Table"], n_points=2000, progress=False)
+    assert main(["eval", str(tmp_path / "data"), "--method", "labeling", "--detector", "oracle:perfect",
+                 "--out", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 0
+    import json
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert rep["overall"]["avg_iou"] == 100.0 and rep["overall"]["miou"] > 80
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "data"), "--method", "labeling", "--detector", "oracle:perfect",
+                 "--out", str(tmp_path / "p"), "--quiet", "--no-extension"]) == 2
+    assert "labeling options" in capsys.readouterr().err

@@ -102,11 +102,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from zerops.evaluate import run_eval
 
-    options = _pipeline_options(args) if args.method == "zerops" else {}
-    if args.method == "zerops":
+    options = _pipeline_options(args) if args.method in _PIPELINE_METHODS else {}
+    if args.method == "labeling":           # the labeling step alone: only its own switches apply
+        extra = sorted(set(_pipeline_options(args, only_set=True)) - _LABELING_OPTIONS)
+        if extra:
+            raise ZeropsError(f"--method labeling labels the ground-truth parts; it takes only the labeling "
+                              f"options, not {', '.join(extra)}")
+    if args.method in _PIPELINE_METHODS:
         cache = _stage_cache(args)
         options["cache"] = str(cache.root) if cache is not None else None
-    if args.method != "zerops" and _pipeline_options(args, only_set=True):
+    if args.method not in _PIPELINE_METHODS and _pipeline_options(args, only_set=True):
         raise ZeropsError(f"pipeline options (--preset, --no-extension, …) only apply to --method zerops, "
                           f"not '{args.method}'")
     if args.ablate or args.sweep:
@@ -128,6 +133,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(_format_overall(report))
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0
+
+
+_PIPELINE_METHODS = ("zerops", "labeling")
+_LABELING_OPTIONS = {"detector", "no_penalty", "no_check", "prompt_style", "confidence", "views", "device"}
 
 
 def _stage_cache(args: argparse.Namespace):
@@ -307,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", help="folder with <Category>/<id>/{pc.ply,label.npy}")
     p.add_argument("--out", required=True, help="output folder for the report and the per-shape cache")
     p.add_argument("--method", default="components",
-                   help="method name: zerops, components, oracle (default components)")
+                   help="method name: zerops, labeling (labeling alone, on the ground-truth parts), components, oracle, or a plug-in package.module:factory (default components)")
     p.add_argument("--no-resume", action="store_true", help="recompute every shape instead of resuming")
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
     p.add_argument("--limit", type=int, help="at most N shapes per category")

@@ -191,6 +191,36 @@ class ZeroPS:
             result.seconds["total"] = time.perf_counter() - t_all
         return result
 
+    def label(self, cloud: Any, part: np.ndarray, part_names: Sequence[str] | str | None = None,
+              category: str | None = None, keep_views: bool = True) -> PartResult:
+        """Name given class-agnostic parts (spec §4 only): ``part`` (N,) int64 part id per point (−1 none),
+        e.g. from another segmenter, or ground-truth instances to measure the labeling step alone."""
+        t_all = time.perf_counter()
+        names = resolve_part_names(part_names, category)
+        if names is None or self.detector is None:
+            raise ZeropsError("label() needs part names (or a category) and a detector")
+        pc = as_cloud(cloud)
+        part = np.asarray(part)
+        if part.shape != (len(pc.xyz),) or not np.issubdtype(part.dtype, np.integer):
+            raise ZeropsError(f"part must be an ({len(pc.xyz)},) integer array, got {part.shape} {part.dtype}")
+        ids = np.unique(part[part >= 0])                       # renumber to 0..P-1, −1 stays −1
+        part = np.where(part >= 0, np.searchsorted(ids, part), -1).astype(np.int64)
+        if len(ids) == 0:
+            raise ZeropsError("label() got no parts (every point is −1)")
+        t = time.perf_counter()
+        xyz, _, _ = normalize(pc.xyz)
+        views = self.renderer.render(xyz, pc.rgb, pc.normals, layout=self.layout)
+        seconds = {"render": time.perf_counter() - t}
+        result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(len(ids))],
+                            seconds=seconds, decodes=0, counts={"parts": len(ids)},
+                            views=views if keep_views else [])
+        keys = self._stage_keys(pc) if self.cache is not None else {}
+        t = time.perf_counter()
+        self._label(result, views, names, category, pc, keys)
+        seconds["labeling"] = time.perf_counter() - t
+        seconds["total"] = time.perf_counter() - t_all
+        return result
+
     def _segment(self, pc: PointCloud, names: list[str] | None, category: str | None, keep_views: bool,
                  t_all: float) -> PartResult:
         cfg = self.config
@@ -482,10 +512,40 @@ def _zerops_method(preset: str = "fast", segmenter: str = "embedded", device: st
     return run
 
 
+def _labeling_method(detector: str = "oracle:glip-like", device: str = "cpu", no_penalty: bool = False,
+                     no_check: bool = False, prompt_style: str | None = None, confidence: str | None = None,
+                     detector_seed: int = 0, views: str | None = None, cache: str | None = None):
+    """``zerops eval --method labeling``: the labeling step alone, on the ground-truth instances as parts
+    (measures TDCM / Vote Matrix / CNVP independently of SAM)."""
+    from zerops.evaluate import Prediction
+
+    cfg = build_config("fast", views=views, no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style,
+                       confidence=confidence)
+    det = build_detector(detector, device, cfg, seed=detector_seed)
+    model = ZeroPS(cfg, segmenter=_NoSegmenter(), device=device, progress=False, cache=cache, detector=det)
+
+    def run(shape) -> Prediction:
+        if hasattr(det, "set_ground_truth"):
+            det.set_ground_truth(shape.semantic, shape.instance)
+        r = model.label(shape.cloud, shape.instance, part_names=shape.part_names, category=shape.category,
+                        keep_views=False)
+        return Prediction(part=r.part, semantic=r.semantic, instance=r.instance, instance_scores=r.instance_scores,
+                          seconds=r.seconds["total"], extra={"seconds": r.seconds, "counts": r.counts,
+                                                             "vote_matrix": r.vote_matrix.tolist()})
+    return run
+
+
+class _NoSegmenter:
+    """Placeholder for runs that never call SAM (``ZeroPS.label``)."""
+
+    name = "none"
+
+
 def _register() -> None:
     from zerops.evaluate import register_method
 
     register_method("zerops", _zerops_method)
+    register_method("labeling", _labeling_method)
 
 
 _register()

@@ -31,7 +31,7 @@ def test_cnvp_ties_boundaries_and_zero_rows():
 def test_assign_labels_argmax_ties_unlabeled_and_confidence():
     part = np.array([0, 0, 1, 1, 2, -1])
     D = np.array([[3.0, 2.0, 0.0], [3.0, 4.0, 0.0]])
-    lab = assign_labels(D, part)
+    lab = assign_labels(D, part, confidence="votes")
     assert lab.part_class.tolist() == [0, 1, -1]    # tie -> lowest class; an all-zero column stays unlabeled
     assert lab.semantic.tolist() == [0, 0, 1, 1, -1, -1]
     assert lab.instance.tolist() == [0, 0, 1, 1, -1, -1]

@@ -252,7 +252,7 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -
     g.add_argument("--prompt-style", choices=["names", "of-category"],
                    help="detector text: 'arm . back .' (names, default) or 'arm of a chair . ...' (of-category)")
     g.add_argument("--confidence", choices=["votes", "one"],
-                   help="instance confidence for mAP50: votes (default) or one (1.0, as the ZeroPS code)")
+                   help="instance confidence for mAP50: one (default: 1.0, as the ZeroPS code) or votes (vote share)")
     g = p.add_argument_group("stage cache")
     g.add_argument("--cache", metavar="DIR", help="stage cache folder (initial/extended groups; default "
                    "$ZEROPS_CACHE or ~/.cache/zerops/stages)")

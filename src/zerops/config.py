@@ -80,7 +80,7 @@ class LabelingConfig:
     prompt_style: str = "names"      # names | of-category
     check: bool = True               # two-dimensional checking mechanism (TDCM)
     penalty: bool = True             # Class Non-highest Vote Penalty (CNVP)
-    confidence: str = "votes"        # instance confidence for mAP50: votes | one (the ZeroPS code: 1.0)
+    confidence: str = "one"          # instance confidence for mAP50: one (1.0, the ZeroPS code) | votes
 
 
 @dataclass(frozen=True)

@@ -154,13 +154,13 @@ class Labels:
     decision: np.ndarray | None = None
 
 
-def assign_labels(D: np.ndarray, part: np.ndarray, confidence: str = "votes") -> Labels:
+def assign_labels(D: np.ndarray, part: np.ndarray, confidence: str = "one") -> Labels:
     """Each part takes argmax_c D[c, p] (lowest class on ties) and becomes one instance; a part whose best
     value is 0 stays unlabeled (−1).
 
-    Confidence (ranks instances for mAP50): ``one`` = 1.0 for all (the ZeroPS code); ``votes`` (default) =
-    share of the part's surviving votes won by its class × D[c*, p] / max_p' D[c*, p'], so a part that
-    the class's best-voted part outvotes and a part with contested votes rank lower.
+    Confidence (ranks instances for mAP50): ``one`` (default) = 1.0 for all (the ZeroPS code; ties keep
+    part order); ``votes`` = share of the part's surviving votes won by its class × D[c*, p] / max_p' D[c*, p'],
+    so a part that the class's best-voted part outvotes and a part with contested votes rank lower.
     """
     if confidence not in CONFIDENCE_RULES:
         from zerops.errors import ZeropsError

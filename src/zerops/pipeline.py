@@ -525,6 +525,9 @@ def _labeling_method(detector: str = "oracle:glip-like", device: str = "cpu", no
     model = ZeroPS(cfg, segmenter=_NoSegmenter(), device=device, progress=False, cache=cache, detector=det)
 
     def run(shape) -> Prediction:
+        if not (shape.instance >= 0).any():         # nothing to name: an empty prediction
+            none = np.full(shape.n_points, -1, dtype=np.int64)
+            return Prediction(part=none, semantic=none, instance=none, instance_scores={})
         if hasattr(det, "set_ground_truth"):
             det.set_ground_truth(shape.semantic, shape.instance)
         r = model.label(shape.cloud, shape.instance, part_names=shape.part_names, category=shape.category,

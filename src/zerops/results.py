@@ -12,7 +12,7 @@ import numpy as np
 
 from zerops import __version__
 from zerops.config import ZeroPSConfig
-from zerops.io import part_palette, write_json, write_npz, write_result_ply
+from zerops.io import UNLABELED_GRAY, part_palette, write_json, write_npz, write_result_ply
 from zerops.pipeline import PartResult
 from zerops.viz import contact_sheet, label_overlay, part_overlay, save_png
 
@@ -48,8 +48,13 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
         summary["config"] = config.to_dict()
     write_json(out / "summary.json", summary)
     if result.views:
+        n_parts = len(result.parts)
+        names = (result.summary().get("part_labels") if result.part_names else None) or [None] * n_parts
+        legend = [(f"part {k}" + (f" ({names[k]})" if names[k] else "") + f": {len(result.parts[k])} pts", c)
+                  for k, c in enumerate(part_palette(n_parts))]
         sheet = contact_sheet([part_overlay(v, _in_views(result, result.part)) for v in result.views],
-                              labels=[v.name for v in result.views])
+                              labels=[v.name for v in result.views],
+                              legend=legend + [("unassigned", tuple(UNLABELED_GRAY))])
         save_png(out / "views.png", sheet)
     if result.part_names:
         voted = _voted_per_view(result)
@@ -66,7 +71,7 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
                                                  voted=[p >= 0 for p in voted[i]])
                                    for i, (v, d) in enumerate(zip(result.views, result.detections))],
                                   labels=[v.name for v in result.views],
-                                  legend=legend + [("unlabeled", (150, 150, 150))])
+                                  legend=legend + [("unlabeled", tuple(UNLABELED_GRAY))])
             save_png(out / "labels.png", sheet)
     if debug and result.views:
         _write_debug(out / "debug", result)

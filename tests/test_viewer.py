@@ -245,7 +245,11 @@ def test_cli_view_serve(named: Path):
         assert page_data(body)["points_total"] == 2000
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert proc.returncode == 0, proc.stderr.read()
 
 

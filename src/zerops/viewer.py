@@ -135,9 +135,13 @@ def serve_folder(folder: str | os.PathLike, port: int, open_browser: bool = Fals
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             pass
 
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True        # Ctrl-C never waits for an open browser connection
+        block_on_close = False
+
     handler = functools.partial(Handler, directory=str(folder))
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), handler)
+        server = Server(("127.0.0.1", int(port)), handler)
     except OSError as exc:
         raise ZeropsError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}); choose another --serve PORT") from None
     url = f"http://127.0.0.1:{server.server_address[1]}/{page}"

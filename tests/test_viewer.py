@@ -234,8 +234,10 @@ def test_cli_view_open_without_display_prints_the_path(named: Path, capsys, monk
 def test_cli_view_serve(named: Path):
     import urllib.request
 
+    # started with SIGINT ignored, as a background job of a non-interactive shell: Ctrl-C must still stop it
     proc = subprocess.Popen([sys.executable, "-m", "zerops.cli", "view", str(named), "--serve", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         assert proc.stdout.readline().strip() == str(named / "viewer.html")
         line = proc.stdout.readline()

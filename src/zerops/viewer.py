@@ -123,6 +123,22 @@ def open_in_browser(url: str) -> bool:
         return False
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop the server, even when the parent started us with SIGINT ignored
+    (background jobs of a non-interactive shell, some test runners)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def serve_folder(folder: str | os.PathLike, port: int, open_browser: bool = False, page: str = "viewer.html") -> int:
     """Serve ``folder`` on http://127.0.0.1:PORT/ (port 0: any free port) until Ctrl-C; print the page's URL."""
     import functools
@@ -144,14 +160,15 @@ def serve_folder(folder: str | os.PathLike, port: int, open_browser: bool = Fals
         server = Server(("127.0.0.1", int(port)), handler)
     except OSError as exc:
         raise ZeropsError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}); choose another --serve PORT") from None
+    _stop_on_signals()
     url = f"http://127.0.0.1:{server.server_address[1]}/{page}"
-    print(f"serving {folder} at {url} (Ctrl-C to stop)", flush=True)
-    if open_browser:
-        if has_display():
-            open_in_browser(url)
-        else:
-            print("no display found; open the address above in a browser", flush=True)
     try:
+        print(f"serving {folder} at {url} (Ctrl-C to stop)", flush=True)
+        if open_browser:
+            if has_display():
+                open_in_browser(url)
+            else:
+                print("no display found; open the address above in a browser", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped", flush=True)

@@ -106,6 +106,7 @@ class StageCache:
         self.max_bytes = int(max_gb * 1e9)
         self.hits = 0
         self.misses = 0
+        self._bytes: int | None = None    # running total of the folder's size (scanned on first write)
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / f"{key}.npz"
@@ -134,7 +135,9 @@ class StageCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+            old = path.stat().st_size if path.exists() else 0
             os.replace(tmp, path)
+            added = path.stat().st_size - old
         except OSError as err:
             import warnings
             warnings.warn(f"zerops: cannot write the stage cache at {self.root} ({err}); continuing without it")
@@ -143,7 +146,12 @@ class StageCache:
             except OSError:
                 pass
             return
-        self._evict()
+        if self._bytes is None:
+            self._bytes = sum(e[1] for e in self.entries())
+        else:
+            self._bytes += added
+        if self._bytes > self.max_bytes:        # only then is the folder scanned and trimmed
+            self._evict()
 
     # ---- maintenance ------------------------------------------------------------------------------
     def entries(self) -> list[tuple[Path, int, float]]:
@@ -179,18 +187,18 @@ class StageCache:
                     n += 1
                 except OSError:
                     pass
+        self._bytes = None
         return n
 
     def _evict(self) -> None:
         entries = self.entries()
         total = sum(e[1] for e in entries)
-        if total <= self.max_bytes:
-            return
         for p, size, _ in sorted(entries, key=lambda e: e[2]):
+            if total <= self.max_bytes:
+                break
             try:
                 p.unlink()
             except OSError:
                 continue
             total -= size
-            if total <= self.max_bytes:
-                break
+        self._bytes = total

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
 from zerops.config import ZeroPSConfig, preset
-from zerops.detectors import Detections, check_part_names, get_detector
+from zerops.detectors import Detections, as_detector, check_part_names, get_detector
 from zerops.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
 from zerops.extension import DecodeMemo, ExtensionStats, self_extension
@@ -119,7 +119,8 @@ class ZeroPS:
         self.progress = progress
         self.debug = debug
         self.segmenter = get_segmenter(segmenter, device=device) if isinstance(segmenter, str) else segmenter
-        self.detector = build_detector(detector, device, self.config) if isinstance(detector, str) else detector
+        self.detector = (build_detector(detector, device, self.config) if isinstance(detector, str)
+                         else as_detector(detector) if detector is not None else None)
         self.renderer = Renderer(self.config.render, device=device)
         self.layout = get_layout(self.config.render.views)
 
@@ -149,8 +150,7 @@ class ZeroPS:
         if self.cache is None or not getattr(self.segmenter, "supports_embedding_cache", False):
             self.segmenter.set_images(images, progress=self.progress)
             return time.perf_counter() - t
-        seg = getattr(self.segmenter, "name", type(self.segmenter).__qualname__)
-        keys = [stage_key("embeddings", array_digest(im), seg) for im in images]
+        keys = [stage_key("embeddings", array_digest(im), _identity(self.segmenter)) for im in images]
         hits = [self.cache.get("embeddings", k) for k in keys]
         self.segmenter.set_images(images, progress=self.progress,
                                   embeddings=[h["embedding"] if h is not None else None for h in hits])
@@ -160,12 +160,12 @@ class ZeroPS:
         return time.perf_counter() - t
 
     def _stage_keys(self, pc: PointCloud) -> dict[str, str]:
-        """Cache keys of the initial and extended groups (everything each depends on)."""
+        """The cloud's digest and the cache keys of the initial and extended groups (everything each
+        depends on)."""
         cfg = self.config
-        seg = getattr(self.segmenter, "name", type(self.segmenter).__qualname__)
         cloud = array_digest(pc.xyz, pc.rgb, pc.normals)
-        groups = stage_key("groups", cloud, cfg.render, cfg.grouping, cfg.seed, seg)
-        return {"groups": groups, "extended": stage_key("extended", groups, cfg.extension)}
+        groups = stage_key("groups", cloud, cfg.render, cfg.grouping, cfg.seed, _identity(self.segmenter))
+        return {"cloud": cloud, "groups": groups, "extended": stage_key("extended", groups, cfg.extension)}
 
     def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
                 keep_views: bool = True) -> PartResult:
@@ -214,9 +214,9 @@ class ZeroPS:
         result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(len(ids))],
                             seconds=seconds, decodes=0, counts={"parts": len(ids)},
                             views=views if keep_views else [])
-        keys = self._stage_keys(pc) if self.cache is not None else {}
+        keys = {"cloud": array_digest(pc.xyz, pc.rgb, pc.normals)} if self.cache is not None else {}
         t = time.perf_counter()
-        self._label(result, views, names, category, pc, keys)
+        self._label(result, views, names, category, keys)
         seconds["labeling"] = time.perf_counter() - t
         seconds["total"] = time.perf_counter() - t_all
         return result
@@ -309,41 +309,40 @@ class ZeroPS:
         seconds["merging"] = time.perf_counter() - t
         counts.update(extended_groups=len(pooled), merged_groups=len(merged), parts=int(part.max() + 1))
 
-        result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(int(part.max()) + 1)],
+        n_parts = int(part.max()) + 1
+        result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(n_parts)],
                             seconds=seconds, decodes=gstats.decodes + estats.decodes, counts=counts,
                             views=views if keep_views else [], cached=cached,
                             debug={"initial": initial, "extended": groups, "grouping_stats": gstats,
                                    "extension_stats": estats} if self.debug else {})
         if names is not None:
             t = time.perf_counter()
-            self._label(result, views, names, category, pc, keys)
+            self._label(result, views, names, category, keys)
             seconds["labeling"] = time.perf_counter() - t
         seconds["total"] = time.perf_counter() - t_all
         return result
 
     def _label(self, result: PartResult, views: list[RenderedView], names: list[str], category: str | None,
-               pc: PointCloud, keys: dict[str, str]) -> None:
-        """Detect part names in every view, vote (TDCM), penalize (CNVP), assign (spec §4)."""
+               keys: dict[str, str]) -> None:
+        """Detect part names in every view, vote (TDCM), penalize (CNVP), assign (spec §4).
+        ``keys["cloud"]``: the cloud's digest (with a stage cache)."""
         lab = self.config.labeling
         detections = None
         key = None
         if self.cache is not None:
             token = getattr(self.detector, "cache_token", None)
-            token = token() if callable(token) else getattr(self.detector, "name", type(self.detector).__qualname__)
-            key = stage_key("boxes", array_digest(pc.xyz, pc.rgb, pc.normals), self.config.render, token, names,
-                            category, lab.prompt_style, lab.box_score_thresh, lab.whole_object_fraction)
+            token = token() if callable(token) else _identity(self.detector)
+            key = stage_key("boxes", keys["cloud"], self.config.render, token, names, category, lab.prompt_style,
+                            lab.box_score_thresh, lab.whole_object_fraction)
             hit = self.cache.get("boxes", key)
             if hit is not None:
                 detections = unpack_detections(hit)
                 result.cached.append("boxes")
         if detections is None:
-            try:
-                detections = self.detector.detect_views(views, names, category=category,
-                                                        score_threshold=lab.box_score_thresh,
-                                                        max_object_fraction=lab.whole_object_fraction,
-                                                        progress=self.progress)
-            except TypeError:  # a duck-typed plug-in without the keyword options
-                detections = self.detector.detect_views(views, names)
+            detections = self.detector.detect_views(views, names, category=category,
+                                                    score_threshold=lab.box_score_thresh,
+                                                    max_object_fraction=lab.whole_object_fraction,
+                                                    progress=self.progress)
             if self.cache is not None:
                 self.cache.put("boxes", key, pack_detections(detections))
         records: list[VoteRecord] = []
@@ -359,6 +358,11 @@ class ZeroPS:
         result.votes = records
         result.counts.update(boxes=int(sum(len(d) for d in detections)),
                              votes=int(V.sum()), labeled_parts=int((labels.part_class >= 0).sum()))
+
+
+def _identity(model: Any) -> str:
+    """What names a segmenter or detector in cache keys: its ``name``, else its class."""
+    return str(getattr(model, "name", type(model).__qualname__))
 
 
 def subsample_cloud(pc: PointCloud, max_points: int, seed: int = 0) -> tuple[PointCloud, np.ndarray | None]:

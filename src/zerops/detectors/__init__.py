@@ -4,7 +4,7 @@
 ``get_detector("oracle:glip-like")`` (ground-truth boxes with an error model, for evaluation only) or
 ``get_detector("pkg.module:Class")``; then ``det.detect(image, part_names) -> Detections``.
 """
-from zerops.detectors.base import (PROMPT_STYLES, Detections, Detector, available_detectors, build_prompt,
+from zerops.detectors.base import (PROMPT_STYLES, Detections, Detector, as_detector, available_detectors, build_prompt,
                                    check_part_names, filter_detections, get_detector, object_pixels,
                                    register_detector)
 
@@ -16,5 +16,5 @@ def _oracle(preset=None, device: str = "cpu", **options):
 
 register_detector("oracle", _oracle)
 
-__all__ = ["PROMPT_STYLES", "Detections", "Detector", "available_detectors", "build_prompt", "check_part_names",
-           "filter_detections", "get_detector", "object_pixels", "register_detector"]
+__all__ = ["PROMPT_STYLES", "Detections", "Detector", "as_detector", "available_detectors", "build_prompt",
+           "check_part_names", "filter_detections", "get_detector", "object_pixels", "register_detector"]

@@ -24,7 +24,7 @@ from zerops.errors import ZeropsError
 from zerops.plugins import load_plugin_class
 
 __all__ = ["Detections", "Detector", "PROMPT_STYLES", "build_prompt", "register_detector", "get_detector",
-           "available_detectors", "filter_detections", "check_part_names", "object_pixels"]
+           "available_detectors", "filter_detections", "check_part_names", "object_pixels", "as_detector"]
 
 PROMPT_STYLES = ("names", "of-category")
 
@@ -163,13 +163,20 @@ def get_detector(spec: str, device: str = "cpu", **options: Any) -> Detector:
         return HFDetector(rest, device=device, **options)
     if sep:
         cls = load_plugin_class(spec, "detector")
-        det = cls(device=device, **options)
-        if not callable(getattr(det, "detect", None)):
-            raise ZeropsError(f"'{spec}' does not implement detect(image, part_names)")
-        if not isinstance(det, Detector):
-            det = _Wrapped(det, spec)
-        return det
+        return as_detector(cls(device=device, **options), spec)
     raise ZeropsError(f"unknown detector '{spec}': use one of {', '.join(available_detectors())}")
+
+
+def as_detector(obj: Any, name: str | None = None) -> Detector:
+    """A :class:`Detector` as is; any other object with ``detect(image, part_names, category=None)`` wrapped
+    so that its output is checked and the shared ``detect_views`` (thresholds, filters) applies to it.
+    Detectors that need more than the image (ground truth, ...) subclass :class:`Detector`."""
+    if isinstance(obj, Detector):
+        return obj
+    name = name or str(getattr(obj, "name", type(obj).__qualname__))
+    if not callable(getattr(obj, "detect", None)):
+        raise ZeropsError(f"'{name}' does not implement detect(image, part_names)")
+    return _Wrapped(obj, name)
 
 
 class _Wrapped(Detector):

@@ -1,6 +1,6 @@
 """zerops: zero-shot 3D part segmentation (ZeroPS, arXiv 2311.14262) on CPU or GPU.
 
-``from zerops import ZeroPS, preset`` then ``ZeroPS(preset("fast")).segment("chair.ply")``.
+``from zerops import ZeroPS, preset`` then ``ZeroPS(preset("graph")).segment("chair.ply")``.
 """
 from zerops.errors import ZeropsError
 

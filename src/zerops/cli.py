@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from zerops import __version__
+from zerops.config import DEFAULT_PRESET, PRESETS
 from zerops.errors import ZeropsError
 
 
@@ -154,8 +155,9 @@ def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
             "merge_threshold": args.merge_threshold, "views": args.views, "n_prompts": args.prompts,
             "segmenter": args.segmenter, "device": args.device, "detector": args.detector,
             "no_penalty": args.no_penalty, "no_check": args.no_check, "prompt_style": args.prompt_style,
-            "confidence": args.confidence, "max_points": args.max_points}
-    defaults = {"preset": "fast", "no_extension": False, "segmenter": "embedded", "device": "cpu"}
+            "confidence": args.confidence, "max_points": args.max_points, "granularity": args.granularity,
+            "n_parts": args.n_parts, "shading": args.shading, "overrides": args.overrides}
+    defaults = {"preset": DEFAULT_PRESET, "no_extension": False, "segmenter": "embedded", "device": "cpu"}
     flags = ("no_extension", "no_penalty", "no_check")
     return {k: v for k, v in opts.items() if v is not None and (not only_set or v != defaults.get(k))
             and not (k in flags and v is False)}
@@ -170,7 +172,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     config = build_config(args.preset, args.no_extension, args.passes, args.merge_threshold, args.views,
                           args.prompts, args.fill, args.seed, no_penalty=args.no_penalty, no_check=args.no_check,
-                          prompt_style=args.prompt_style, confidence=args.confidence, max_points=args.max_points)
+                          prompt_style=args.prompt_style, confidence=args.confidence, max_points=args.max_points,
+                          granularity=args.granularity, n_parts=args.n_parts, shading=args.shading,
+                          overrides=args.overrides)
     names = resolve_part_names(args.parts, args.category)      # checked before any heavy work
     if names is None and args.detector:
         raise ZeropsError("--detector names parts: give --parts 'arm,back,leg,seat,wheel' or --category Chair")
@@ -230,9 +234,18 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -> None:
     g = p.add_argument_group("pipeline")
-    g.add_argument("--preset", default="fast" if defaults else None, choices=["fast", "paper", "literal"],
-                   help="fast (CPU default: fewer, deduplicated decodes), paper (the spec's schedule) or "
-                        "literal (paper without zerops's small-SAM safeguards)")
+    g.add_argument("--preset", default=DEFAULT_PRESET if defaults else None, choices=list(PRESETS),
+                   help="graph (default: fast's SAM stages + shaded renders + superpoint graph merging, every "
+                        "point in a part), fast (the spec's merging, fewer deduplicated decodes), paper (the spec's "
+                        "schedule) or literal (paper without zerops's small-SAM safeguards)")
+    g.add_argument("--granularity", type=float, metavar="T",
+                   help="graph preset: merge parts while their mean affinity is >= T, in [0, 1]; higher = more, "
+                        "smaller parts (default 0.6)")
+    g.add_argument("--n-parts", type=int, metavar="K", help="graph preset: cut the merge tree at K parts instead")
+    g.add_argument("--shading", choices=["none", "lambert"],
+                   help="colored clouds rendered flat (none) or color x Lambert light (lambert; graph default)")
+    g.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", dest="overrides",
+                   help="any setting of ZeroPSConfig, e.g. graph.prior=0 or grouping.n_prompts=32 (repeatable)")
     g.add_argument("--no-extension", action="store_true", help="ablation: skip self-extension")
     g.add_argument("--passes", type=int, help="self-extension passes (default 2)")
     g.add_argument("--merge-threshold", type=float, help="merging point-IoU threshold (default 0.3, strict)")

@@ -21,6 +21,7 @@ class RenderConfig:
     radius_scale: float = 0.8        # adaptive radius = scale × distance to the k-th nearest neighbour …
     radius_neighbors: int = 8        # … with k = radius_neighbors (capped at 3× the median)
     background: tuple[int, int, int] = (255, 255, 255)
+    shading: str = "none"            # colored clouds: none (flat colors, the spec) | lambert (color × light)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,28 @@ class MergingConfig:
 
 
 @dataclass(frozen=True)
+class GraphConfig:
+    """Superpoint graph merging (zerops's default in place of the spec's greedy IoU union; see README).
+
+    Superpoints (geometric regions cut into chunks of at most ``max(min_size, size_fraction × N)`` points)
+    are merged by average linkage on their adjacency graph; an edge's affinity is the score-weighted soft
+    co-membership of its two superpoints over every mask SAM decoded, plus ``prior`` × (same region − ½).
+    """
+
+    enabled: bool = False            # False: the spec's merging (paper / literal presets)
+    size_fraction: float = 0.003     # superpoint size cap as a fraction of the points …
+    min_size: int = 12               # … but never below this many points
+    angle_deg: float = 20.0          # region growing: max normal angle between neighbours
+    color_dist: float = 0.15         # region growing: max RGB distance between neighbours (colored clouds)
+    min_region: float = 0.01         # regions below this fraction of the cloud join their neighbours
+    mask_min_score: float = 0.5      # initial-group candidates above this predicted IoU count as evidence
+    size_power: float = 2.0          # mask weight = predicted IoU × (1 − share of the view's object) ** this
+    prior: float = 0.3               # affinity bonus (+prior/2) inside a region, malus across regions
+    threshold: float = 0.6           # granularity: merge while the best mean affinity is >= this
+    n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead of at threshold
+
+
+@dataclass(frozen=True)
 class LabelingConfig:
     """Multi-modal labeling: detector, two-dimensional checking, Vote Matrix, CNVP (spec §4)."""
 
@@ -85,12 +108,14 @@ class LabelingConfig:
 
 @dataclass(frozen=True)
 class ZeroPSConfig:
-    """All hyperparameters of the pipeline. ``ZeroPSConfig()`` is the spec, literally."""
+    """All hyperparameters of the pipeline. ``ZeroPSConfig()`` is the spec's schedule with zerops's
+    small-SAM safeguards (the ``paper`` preset); ``preset("literal")`` is the spec word for word."""
 
     render: RenderConfig = field(default_factory=RenderConfig)
     grouping: GroupingConfig = field(default_factory=GroupingConfig)
     extension: ExtensionConfig = field(default_factory=ExtensionConfig)
     merging: MergingConfig = field(default_factory=MergingConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
     seed: int = 0
     max_points: int = 100_000        # larger clouds: SAM work on a random subset, labels copied back by NN
@@ -115,18 +140,20 @@ class ZeroPSConfig:
         return cfg
 
 
-PRESETS = ("paper", "fast", "literal")
+PRESETS = ("graph", "fast", "paper", "literal")
+DEFAULT_PRESET = "graph"
 
 
-def preset(name: str = "fast") -> ZeroPSConfig:
+def preset(name: str = DEFAULT_PRESET) -> ZeroPSConfig:
     """Named configurations.
 
     ``paper``: the spec's schedule (256 prompts per start view, every SVE decode, 2 full passes) with
     zerops's small-SAM safeguards (interior prompts, overlap and growth checks, lifting margin).
     ``literal``: ``paper`` with the safeguards off — the spec's rules word for word (an ablation).
-    ``fast`` (CPU default): 64 initial prompts decoded 16 at a time, prompts already inside an accepted
-    mask are skipped,
+    ``fast``: 64 initial prompts decoded 16 at a time, prompts already inside an accepted mask are skipped,
     repeated SVE prompts are answered from memory, and a start view stops once a pass grows nothing.
+    ``graph`` (the default): ``fast``'s SAM stages, every cloud shaded (color × Lambert), and the merging
+    replaced by the superpoint graph (:class:`GraphConfig`): every point in a part, a merge tree kept.
     """
     base = ZeroPSConfig()
     if name == "paper":
@@ -135,8 +162,11 @@ def preset(name: str = "fast") -> ZeroPSConfig:
         return base.with_overrides(**{"grouping.lift_margin": 0.0, "extension.mask_choice": "smallest",
                                       "extension.max_object_fraction": 1.0, "extension.interior_prompts": 0.0,
                                       "extension.min_overlap": 0.0, "extension.max_growth": 0.0})
-    if name == "fast":
-        return base.with_overrides(**{"grouping.n_prompts": 64, "grouping.skip_covered": True,
+    if name in ("fast", "graph"):
+        fast = base.with_overrides(**{"grouping.n_prompts": 64, "grouping.skip_covered": True,
                                       "grouping.batch_size": 16,
                                       "extension.memoize": True, "extension.stop_when_stable": True})
+        if name == "fast":
+            return fast
+        return fast.with_overrides(**{"render.shading": "lambert", "graph.enabled": True})
     raise ZeropsError(f"unknown preset '{name}': choose one of {', '.join(PRESETS)}")

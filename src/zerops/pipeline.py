@@ -3,7 +3,7 @@
 Usage (SAM-generator style: the constructor takes every knob, ``segment`` does the work)::
 
     from zerops import ZeroPS, preset
-    result = ZeroPS(preset("fast")).segment("chair.ply")
+    result = ZeroPS().segment("chair.ply")          # the default preset, graph
     result.part            # (N,) int64 part id per input point, −1 unassigned
 """
 from __future__ import annotations
@@ -17,14 +17,16 @@ import numpy as np
 from tqdm import tqdm
 
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
-from zerops.config import ZeroPSConfig, preset
+from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
 from zerops.detectors import Detections, as_detector, check_part_names, get_detector
+from zerops.evidence import MaskEvidence, pack_evidence, unpack_evidence
 from zerops.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
 from zerops.extension import DecodeMemo, ExtensionStats, self_extension
 from zerops.grouping import GroupingStats, initial_groups
 from zerops.io import PointCloud, as_cloud
 from zerops.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
+from zerops.partgraph import PartGraph, build_part_graph, graph_parts
 from zerops.pointops import knn, point_spacing
 from zerops.render import RenderedView, Renderer, normalize
 from zerops.segmenters import PromptSet, Segmenter, get_segmenter
@@ -71,6 +73,19 @@ class PartResult:
     votes: list[VoteRecord] = field(default_factory=list)
     sample: np.ndarray | None = None
     debug: dict[str, Any] = field(default_factory=dict)
+    graph: PartGraph | None = None
+
+    def regroup(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
+        """(N,) part per point at another granularity of the merge tree (graph mode): merge while the mean
+        affinity is >= ``threshold`` (higher = more, smaller parts), or cut at ``n_parts`` parts."""
+        if self.graph is None:
+            raise ZeropsError("regroup() needs the merge tree of the graph preset (this result has none)")
+        part = self.graph.parts(threshold=threshold, n_parts=n_parts)
+        return part if self.sample is None else part[self._nearest_sample()]
+
+    def _nearest_sample(self) -> np.ndarray:
+        from scipy.spatial import cKDTree
+        return cKDTree(self.xyz[self.sample]).query(self.xyz, k=1)[1]
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary: part sizes, per-stage seconds, decodes and counts."""
@@ -98,7 +113,7 @@ class ZeroPS:
     """Zero-shot part segmentation of one object at a time.
 
     Args:
-        config: every hyperparameter (``preset("paper")`` is the spec; default ``preset("fast")``).
+        config: every hyperparameter (``preset("paper")`` is the spec; default ``preset("graph")``).
         segmenter: a segmenter name (``embedded``, ``hf:<id-or-path>``, ``module:Class``) or object.
         device: ``cpu`` or ``cuda`` for the renderer and the segmenter.
         progress: show progress bars.
@@ -113,7 +128,7 @@ class ZeroPS:
     def __init__(self, config: ZeroPSConfig | None = None, segmenter: Any = "embedded", device: str = "cpu",
                  progress: bool = True, debug: bool = False, cache: StageCache | str | Path | None = None,
                  detector: Any = None) -> None:
-        self.config = config if config is not None else preset("fast")
+        self.config = config if config is not None else preset(DEFAULT_PRESET)
         self.cache = StageCache(cache) if isinstance(cache, (str, Path)) else cache
         self.device = device
         self.progress = progress
@@ -123,23 +138,42 @@ class ZeroPS:
                          else as_detector(detector) if detector is not None else None)
         self.renderer = Renderer(self.config.render, device=device)
         self.layout = get_layout(self.config.render.views)
+        self._evidence: MaskEvidence | None = None     # graph mode: the masks decoded for the current cloud
+        self._views: list[RenderedView] = []
 
     # ------------------------------------------------------------------------------------------ stages
     def _decode_sve(self, view: int, prompts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """SVE decode: all prompt sets of one view in one segmenter call (positive clicks only)."""
-        return self.segmenter.predict(self._slot[view], [PromptSet.positive(p) for p in prompts])
+        masks, scores = self.segmenter.predict(self._slot[view], [PromptSet.positive(p) for p in prompts])
+        self._record(view, masks, scores, "extension")
+        return masks, scores
+
+    def _packed_evidence(self) -> dict[str, np.ndarray]:
+        return pack_evidence(self._evidence) if self._evidence is not None else {}
+
+    def _record(self, view: int, masks: np.ndarray, scores: np.ndarray, source: str) -> None:
+        """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
+        if self._evidence is not None:
+            v = self._views[view]
+            self._evidence.add_view_masks(view, masks, scores, v.seen, v.pixels, source)
 
     def _decode_amg(self, view: int, prompts: list[np.ndarray]):
         """Initial-group decode: single-point prompts; stability scores when the segmenter offers them."""
         sets = [PromptSet.positive(p) for p in prompts]
         if isinstance(self.segmenter, Segmenter):
             g = self.config.grouping
-            return self.segmenter.predict_with_stability(self._slot[view], sets, min_score=g.pred_iou_thresh,
-                                                         min_stability=g.stability_score_thresh)
-        if hasattr(self.segmenter, "predict_with_stability"):
-            return self.segmenter.predict_with_stability(self._slot[view], sets)
-        masks, scores = self.segmenter.predict(self._slot[view], sets)
-        return masks, scores, None
+            if self._evidence is not None:      # every candidate above the evidence floor is upscaled
+                out = self.segmenter.predict_with_stability(
+                    self._slot[view], sets, min_score=min(g.pred_iou_thresh, self.config.graph.mask_min_score))
+            else:
+                out = self.segmenter.predict_with_stability(self._slot[view], sets, min_score=g.pred_iou_thresh,
+                                                            min_stability=g.stability_score_thresh)
+        elif hasattr(self.segmenter, "predict_with_stability"):
+            out = self.segmenter.predict_with_stability(self._slot[view], sets)
+        else:
+            out = (*self.segmenter.predict(self._slot[view], sets), None)
+        self._record(view, out[0], out[1], "groups")
+        return out
 
     def _encode(self, views: list[RenderedView], view_index: dict[str, int], needed: list[str]) -> float:
         """Encode the views a run needs (``_slot`` maps a view index to its segmenter slot); seconds.
@@ -164,7 +198,8 @@ class ZeroPS:
         depends on)."""
         cfg = self.config
         cloud = array_digest(pc.xyz, pc.rgb, pc.normals)
-        groups = stage_key("groups", cloud, cfg.render, cfg.grouping, cfg.seed, _identity(self.segmenter))
+        groups = stage_key("groups", cloud, cfg.render, cfg.grouping, cfg.seed, _identity(self.segmenter),
+                           *(("evidence", cfg.graph.mask_min_score) if cfg.graph.enabled else ()))
         return {"cloud": cloud, "groups": groups, "extended": stage_key("extended", groups, cfg.extension)}
 
     def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
@@ -242,6 +277,9 @@ class ZeroPS:
         gstats, estats = GroupingStats(), ExtensionStats()
         initial: dict[str, list[np.ndarray]] = {}
         groups: dict[str, list[np.ndarray]] | None = None
+        graph_mode = cfg.graph.enabled
+        self._evidence = MaskEvidence(len(xyz)) if graph_mode else None
+        self._views = views
 
         # ---- self-extension from the cache: neither SAM nor the initial groups are needed
         if cfg.extension.enabled and self.cache is not None:
@@ -251,6 +289,8 @@ class ZeroPS:
                 counts.update(initial_groups=int(hit["initial_groups"]), decodes_groups=int(hit["decodes_groups"]),
                               decodes_extension=int(hit["decodes_extension"]))
                 cached.append("extended")
+                if graph_mode:
+                    self._evidence = unpack_evidence(hit)
 
         if groups is None:
             hit = self.cache.get("groups", keys["groups"]) if self.cache is not None else None
@@ -260,6 +300,8 @@ class ZeroPS:
                 groups = unpack_groups(hit)
                 counts["decodes_groups"] = int(hit["decodes"])
                 cached.append("groups")
+                if graph_mode:
+                    self._evidence = unpack_evidence(hit)
             else:
                 if not cfg.extension.enabled:
                     seconds["encode"] = self._encode(views, view_index, starts)
@@ -274,7 +316,7 @@ class ZeroPS:
                 seconds["groups"] = time.perf_counter() - t
                 counts["decodes_groups"] = gstats.decodes
                 if self.cache is not None:
-                    self.cache.put("groups", keys["groups"], {**pack_groups(groups),
+                    self.cache.put("groups", keys["groups"], {**pack_groups(groups), **self._packed_evidence(),
                                                               "decodes": np.int64(gstats.decodes)})
             counts["initial_groups"] = sum(len(g) for g in groups.values())
             initial = {k: list(v) for k, v in groups.items()} if self.debug else {}
@@ -296,23 +338,36 @@ class ZeroPS:
                 counts["decodes_extension"] = estats.decodes
                 if self.cache is not None:
                     self.cache.put("extended", keys["extended"], {
-                        **pack_groups(groups), "initial_groups": np.int64(counts["initial_groups"]),
+                        **pack_groups(groups), **self._packed_evidence(),
+                        "initial_groups": np.int64(counts["initial_groups"]),
                         "decodes_groups": np.int64(counts["decodes_groups"]),
                         "decodes_extension": np.int64(estats.decodes)})
 
         t = time.perf_counter()
         pooled = [g for s in starts for g in groups.get(s, [])]
-        merged = merge_groups(pooled, cfg.merging.iou_threshold)
-        part = cleanup_labels(resolve_labels(merged, len(xyz)), xyz, eps, min_pts)
-        if cfg.merging.fill_unassigned:
-            part = fill_unassigned(part, xyz)
+        counts["extended_groups"] = len(pooled)
+        graph: PartGraph | None = None
+        if graph_mode:
+            evidence = self._evidence if self._evidence is not None else MaskEvidence(len(xyz))
+            graph = build_part_graph(xyz, pc.rgb, evidence, cfg.graph)
+            part = graph_parts(graph, cfg.graph)
+            counts.update(superpoints=graph.superpoints.count, graph_edges=len(graph.superpoints.edges),
+                          evidence_masks=len(evidence),
+                          evidence_edges=int(np.isfinite(graph.evidence).sum()))
+        else:
+            merged = merge_groups(pooled, cfg.merging.iou_threshold)
+            part = cleanup_labels(resolve_labels(merged, len(xyz)), xyz, eps, min_pts)
+            if cfg.merging.fill_unassigned:
+                part = fill_unassigned(part, xyz)
+            counts["merged_groups"] = len(merged)
+        self._evidence, self._views = None, []
         seconds["merging"] = time.perf_counter() - t
-        counts.update(extended_groups=len(pooled), merged_groups=len(merged), parts=int(part.max() + 1))
+        counts["parts"] = int(part.max() + 1)
 
         n_parts = int(part.max()) + 1
         result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(n_parts)],
                             seconds=seconds, decodes=gstats.decodes + estats.decodes, counts=counts,
-                            views=views if keep_views else [], cached=cached,
+                            views=views if keep_views else [], cached=cached, graph=graph,
                             debug={"initial": initial, "extended": groups, "grouping_stats": gstats,
                                    "extension_stats": estats} if self.debug else {})
         if names is not None:
@@ -433,14 +488,33 @@ def unpack_detections(arrays: dict[str, np.ndarray]) -> list[Detections]:
             for a, b in zip(off[:-1], off[1:])]
 
 
-def build_config(preset_name: str = "fast", no_extension: bool = False, passes: int | None = None,
+def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, passes: int | None = None,
                  merge_threshold: float | None = None, views: str | None = None, n_prompts: int | None = None,
                  fill_unassigned: bool = False, seed: int | None = None, no_penalty: bool = False,
                  no_check: bool = False, prompt_style: str | None = None,
-                 confidence: str | None = None, max_points: int | None = None) -> ZeroPSConfig:
-    """The configuration behind the CLI/eval switches (``--preset``, ``--no-extension``, ``--passes`` …)."""
+                 confidence: str | None = None, max_points: int | None = None, granularity: float | None = None,
+                 n_parts: int | None = None, shading: str | None = None,
+                 overrides: Sequence[str] | None = None) -> ZeroPSConfig:
+    """The configuration behind the CLI/eval switches (``--preset``, ``--no-extension``, ``--passes`` …;
+    ``overrides``: ``section.key=value`` strings, applied last)."""
     cfg = preset(preset_name)
     over: dict[str, Any] = {}
+    if granularity is not None or n_parts is not None:
+        if not cfg.graph.enabled:
+            raise ZeropsError(f"--granularity / --n-parts cut the merge tree of the graph preset, not '{preset_name}'")
+        if granularity is not None:
+            if not 0.0 <= granularity <= 1.0:
+                raise ZeropsError(f"--granularity must be in [0, 1], got {granularity}")
+            over["graph.threshold"] = float(granularity)
+        if n_parts is not None:
+            if n_parts < 1:
+                raise ZeropsError(f"--n-parts must be >= 1, got {n_parts}")
+            over["graph.n_parts"] = int(n_parts)
+    if shading is not None:
+        from zerops.render import SHADINGS
+        if shading not in SHADINGS:
+            raise ZeropsError(f"unknown shading '{shading}': use {' or '.join(SHADINGS)}")
+        over["render.shading"] = shading
     if no_extension:
         over["extension.enabled"] = False
     if passes is not None:
@@ -480,15 +554,49 @@ def build_config(preset_name: str = "fast", no_extension: bool = False, passes: 
         if confidence not in CONFIDENCE_RULES:
             raise ZeropsError(f"unknown confidence rule '{confidence}': use {' or '.join(CONFIDENCE_RULES)}")
         over["labeling.confidence"] = confidence
-    return cfg.with_overrides(**over)
+    cfg = cfg.with_overrides(**over)
+    return cfg.with_overrides(**parse_overrides(overrides or [], cfg))
 
 
-def _zerops_method(preset: str = "fast", segmenter: str = "embedded", device: str = "cpu",
+def parse_overrides(items: Sequence[str], cfg: ZeroPSConfig) -> dict[str, Any]:
+    """``["graph.prior=0", "grouping.n_prompts=32"]`` → typed ``{dotted name: value}`` for
+    :meth:`ZeroPSConfig.with_overrides` (the type of each value is the field's current one)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = str(item).partition("=")
+        key = key.strip()
+        section, _, name = key.partition(".")
+        sub = getattr(cfg, section, None)
+        if not sep or not name or sub is None or not hasattr(sub, name) or not hasattr(sub, "__dataclass_fields__"):
+            raise ZeropsError(f"--set takes SECTION.KEY=VALUE with a ZeroPSConfig setting, got '{item}'")
+        current = getattr(sub, name)
+        text = text.strip()
+        try:
+            if isinstance(current, bool):
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                value: Any = text.lower() in ("true", "1", "yes")
+            elif isinstance(current, int):
+                value = int(text)
+            elif isinstance(current, float) or current is None:
+                value = float(text) if text.lower() != "none" else None
+            elif isinstance(current, str):
+                value = text
+            else:
+                raise ValueError(text)
+        except ValueError:
+            raise ZeropsError(f"--set {key}: cannot read '{text}' as a {type(current).__name__}") from None
+        out[key] = value
+    return out
+
+
+def _zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", device: str = "cpu",
                    no_extension: bool = False, passes: int | None = None, merge_threshold: float | None = None,
                    views: str | None = None, n_prompts: int | None = None, cache: str | None = None,
                    detector: str | None = None, no_penalty: bool = False, no_check: bool = False,
                    prompt_style: str | None = None, confidence: str | None = None, detector_seed: int = 0,
-                   max_points: int | None = None):
+                   max_points: int | None = None, granularity: float | None = None, n_parts: int | None = None,
+                   shading: str | None = None, overrides: Sequence[str] | None = None):
     """``zerops eval --method zerops``: the pipeline as an evaluation method. Class-agnostic parts; with a
     ``detector`` also semantic / instance labels (an ``oracle`` detector is given each shape's ground truth).
     ``cache``: stage-cache folder (None: no stage cache)."""
@@ -496,7 +604,8 @@ def _zerops_method(preset: str = "fast", segmenter: str = "embedded", device: st
 
     cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts,
                        no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence,
-                       max_points=max_points)
+                       max_points=max_points, granularity=granularity, n_parts=n_parts, shading=shading,
+                       overrides=overrides)
     det = build_detector(detector, device, cfg, seed=detector_seed) if detector is not None else None
     model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False, cache=cache, detector=det)
 

@@ -12,9 +12,11 @@ varying density, give closed surfaces), projected with perspective (nearer point
 below ``min_point_radius`` (0.005 NDC, 2 px at 800 px). A fixed ``point_radius`` (NDC) gives PyTorch3D's
 behaviour: the same screen radius for every point.
 
-Colored clouds show the point colors. Uncolored clouds are shaded from normals (estimated once per cloud
-when not given): a light-gray albedo, ambient + Lambert light from just above and left of the camera, normals
-flipped to face the camera.
+Uncolored clouds are shaded from normals (estimated once per cloud when not given): a light-gray albedo,
+ambient + Lambert light from just above and left of the camera, normals flipped to face the camera. Colored
+clouds show their colors flat (``RenderConfig.shading = "none"``, the spec) or shaded the same way,
+color × (ambient + Lambert) (``"lambert"``): a cloud sampled from a mesh with one flat material color is
+otherwise a uniform silhouette with nothing for SAM to cut.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ MAX_RADIUS_RATIO = 3.0               # adaptive radii are capped at this multipl
 NORMAL_NEIGHBORS = 16                # neighbours for PCA normals of uncolored clouds
 ALBEDO = 0.8                         # light gray
 AMBIENT = 0.3
+SHADINGS = ("none", "lambert")       # colored clouds: flat colors, or color × (ambient + Lambert)
 LIGHT_OFFSET = (0.3, 0.4)            # light direction = towards camera + 0.3 * camera-left + 0.4 * camera-up
 
 
@@ -173,6 +176,8 @@ class Renderer:
             raise ZeropsError(f"camera distance must be > 1 (the cloud fills the unit sphere), got {config.distance}")
         if not 0 < config.znear < config.distance - 1.0:
             raise ZeropsError(f"znear must be in (0, distance - 1), got {config.znear}")
+        if config.shading not in SHADINGS:
+            raise ZeropsError(f"unknown shading '{config.shading}': use {' or '.join(SHADINGS)}")
         if config.point_radius is not None and not config.point_radius > 0:
             raise ZeropsError(f"point_radius must be positive or None, got {config.point_radius}")
         if not config.min_point_radius >= 0:
@@ -233,7 +238,8 @@ class Renderer:
         colors = None if rgb is None else _check_rgb(rgb, n)
         if normals is not None:
             normals = _check_normals(normals, n)
-        need_normals = colors is None and normals is None and n >= 3
+        shade = colors is None or self.config.shading == "lambert"
+        need_normals = shade and normals is None and n >= 3
         adaptive = self.config.point_radius is None and n >= 2
         world_radius = None
         if need_normals or adaptive:
@@ -275,7 +281,12 @@ class Renderer:
         visible[index_map] = True                     # -1 marks the extra last slot
         seen = surface_visibility(pixels, depth, radius * (depth / np.float32(self.focal)), index_map,
                                   in_front, SEEN_TOLERANCE) | visible[:n]
-        colors = cloud.colors if cloud.colors is not None else _shade(cloud.xyz, cloud.normals, rot, position)
+        if cloud.colors is None:
+            colors = _shade(cloud.xyz, cloud.normals, rot, position)
+        elif cfg.shading == "lambert":
+            colors = _shade(cloud.xyz, cloud.normals, rot, position, albedo=cloud.colors)
+        else:
+            colors = cloud.colors
         image = _colorize(index_map, colors, cfg.background)
         return RenderedView(
             name=view.name, elev=view.elev, azim=view.azim, image=image, index_map=index_map,
@@ -340,9 +351,13 @@ def _colorize(index_map: np.ndarray, colors: np.ndarray, background: Sequence[in
     return np.take(palette, index_map, axis=0, mode="wrap")  # -1 wraps to the background entry
 
 
-def _shade(pts: np.ndarray, normals: np.ndarray | None, rot: np.ndarray, position: np.ndarray) -> np.ndarray:
-    """Gray Lambert shading for one view: (N, 3) uint8."""
+def _shade(pts: np.ndarray, normals: np.ndarray | None, rot: np.ndarray, position: np.ndarray,
+           albedo: np.ndarray | None = None) -> np.ndarray:
+    """Lambert shading for one view: (N, 3) uint8; gray, or ``albedo`` ((N, 3) uint8 point colors) ×
+    (ambient + Lambert)."""
     if normals is None:
+        if albedo is not None:
+            return albedo
         return np.full((len(pts), 3), round(255 * ALBEDO), dtype=np.uint8)
     light = -rot[2] + LIGHT_OFFSET[0] * rot[0] + LIGHT_OFFSET[1] * rot[1]
     light = (light / np.linalg.norm(light)).astype(np.float32)
@@ -350,6 +365,9 @@ def _shade(pts: np.ndarray, normals: np.ndarray | None, rot: np.ndarray, positio
     facing = np.einsum("ij,ij->i", normals, to_cam)
     lam = normals @ light
     lam = np.where(facing < 0, -lam, lam)
+    if albedo is not None:
+        light_level = AMBIENT + (1.0 - AMBIENT) * np.clip(lam, 0.0, 1.0)
+        return np.round(albedo.astype(np.float32) * light_level[:, None]).astype(np.uint8)
     value = 255.0 * ALBEDO * (AMBIENT + (1.0 - AMBIENT) * np.clip(lam, 0.0, 1.0))
     gray = np.round(value).astype(np.uint8)
     return np.repeat(gray[:, None], 3, axis=1)

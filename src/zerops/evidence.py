@@ -1,0 +1,164 @@
+"""Multi-view SAM evidence: every decoded mask, kept as the set of points it covers, weighed by SAM's score.
+
+The ZeroPS stages decode many masks (the initial groups' single-point prompts in the start views, the SVE
+prompts in every view) and keep few of them. As evidence for the superpoint graph every candidate counts,
+with its predicted IoU as weight instead of a hard threshold: a large mask is evidence too (of which
+superpoints belong together), not an error.
+
+:class:`MaskEvidence` records masks per view as point sets (the *seen* points whose centre pixel lies in the
+mask, bit-packed). :func:`superpoint_evidence` turns them into per-superpoint coverage fractions, and
+:func:`edge_affinity` into one number per superpoint-graph edge: the score-weighted soft Jaccard index of
+the two superpoints' memberships over the masks of views that see both (1: always in the same masks;
+0: never together).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+
+@dataclass
+class MaskEvidence:
+    """Decoded masks as point sets. ``n_points``: N of the cloud the views were rendered from.
+
+    Attributes:
+        views: per mask, the view index; scores: per mask, SAM's predicted IoU; sources: per mask, the
+            stage that decoded it (``groups``, ``extension`` …).
+        members: per mask, the bit-packed (N,) bool set of covered seen points.
+        seen: view index → bit-packed (N,) bool of the points on that view's visible surface.
+    """
+
+    n_points: int
+    views: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    members: list[np.ndarray] = field(default_factory=list)
+    seen: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def add_view_masks(self, view: int, masks: np.ndarray, scores: np.ndarray, seen: np.ndarray,
+                       pixels: np.ndarray, source: str = "", min_points: int = 1) -> None:
+        """Record every non-empty candidate of one decode call.
+
+        Args:
+            view: the view index. masks: (B, C, H, W) bool candidates; scores: (B, C) predicted IoUs.
+            seen: (N,) bool visible-surface points of the view; pixels: (N, 2) their (col, row) projections.
+            min_points: candidates covering fewer seen points are skipped.
+        """
+        masks = np.asarray(masks)
+        if masks.size == 0:
+            return
+        b, c, h, w = masks.shape
+        idx = np.flatnonzero(seen)
+        if view not in self.seen:
+            self.seen[view] = np.packbits(np.asarray(seen, dtype=bool))
+        if len(idx) == 0:
+            return
+        cols = np.clip(pixels[idx, 0].astype(np.int64), 0, w - 1)
+        rows = np.clip(pixels[idx, 1].astype(np.int64), 0, h - 1)
+        inside = masks.reshape(b * c, h, w)[:, rows, cols]            # (B*C, n_seen)
+        flat_scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        for j in np.flatnonzero(inside.sum(axis=1) >= max(int(min_points), 1)):
+            full = np.zeros(self.n_points, dtype=bool)
+            full[idx[inside[j]]] = True
+            self.members.append(np.packbits(full))
+            self.views.append(int(view))
+            self.scores.append(float(flat_scores[j]))
+            self.sources.append(source)
+
+    def member_matrix(self) -> np.ndarray:
+        """(M, N) bool: mask × point membership."""
+        if not self.members:
+            return np.zeros((0, self.n_points), dtype=bool)
+        return np.unpackbits(np.stack(self.members), axis=1, count=self.n_points).astype(bool)
+
+    def seen_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(V,) view indices and (V, N) bool seen points of the views with masks."""
+        keys = sorted(self.seen)
+        if not keys:
+            return np.zeros(0, np.int64), np.zeros((0, self.n_points), dtype=bool)
+        return np.asarray(keys), np.unpackbits(np.stack([self.seen[k] for k in keys]), axis=1,
+                                               count=self.n_points).astype(bool)
+
+
+def superpoint_evidence(ev: MaskEvidence, label: np.ndarray, n_super: int,
+                        min_seen: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per mask and superpoint: coverage and visibility.
+
+    Args:
+        label: (N,) int64 superpoint of every point; n_super: S.
+        min_seen: a superpoint counts as visible in a view when at least this many of its points are seen
+            (or all of them, for smaller superpoints).
+    Returns:
+        F (M, S) float32 share of the superpoint's seen points inside the mask, V (M, S) bool visibility,
+        w (M,) float64 mask weights (SAM's predicted IoU).
+    """
+    n = len(label)
+    onehot = csr_matrix((np.ones(n, np.float32), (np.arange(n), label)), shape=(n, n_super))
+    sizes = np.bincount(label, minlength=n_super)
+    view_ids, seen = ev.seen_matrix()
+    seen_counts = np.asarray((csr_matrix(seen.astype(np.float32)) @ onehot).todense())   # (V, S)
+    visible = seen_counts >= np.minimum(min_seen, sizes)[None, :]
+    visible &= seen_counts > 0
+    row = {int(v): i for i, v in enumerate(view_ids)}
+    members = ev.member_matrix()
+    inside = np.asarray((csr_matrix(members.astype(np.float32)) @ onehot).todense())     # (M, S)
+    m_rows = np.asarray([row[v] for v in ev.views], dtype=np.int64)
+    F = (inside / np.maximum(seen_counts[m_rows], 1)).astype(np.float32)
+    V = visible[m_rows]
+    return F, V, np.asarray(ev.scores, dtype=np.float64)
+
+
+def edge_affinity(F: np.ndarray, V: np.ndarray, w: np.ndarray, edges: np.ndarray,
+                  power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Soft co-membership of adjacent superpoints.
+
+    For edge (a, b), over the masks m whose view sees both: ``sum w_m min(F_ma, F_mb) /
+    sum w_m max(F_ma, F_mb)``. Masks covering neither do not count.
+
+    Args:
+        F, V: (M, S) coverage and visibility (:func:`superpoint_evidence`); w: (M,) weights.
+        edges: (E, 2) superpoint pairs. power: weights are ``w ** power``.
+    Returns:
+        affinity (E,) in [0, 1] (NaN where no mask touches either superpoint) and support (E,): the weight of
+        the masks that touch one of them.
+    """
+    if len(edges) == 0 or F.shape[0] == 0:
+        return np.full(len(edges), np.nan), np.zeros(len(edges))
+    a, b = edges[:, 0], edges[:, 1]
+    ww = (np.asarray(w, dtype=np.float64) ** power)[:, None]
+    both = V[:, a] & V[:, b]                                         # (M, E)
+    fa, fb = F[:, a], F[:, b]
+    co = (ww * (np.minimum(fa, fb) * both)).sum(axis=0)
+    un = (ww * (np.maximum(fa, fb) * both)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        aff = np.where(un > 0, co / np.maximum(un, 1e-12), np.nan)
+    return aff, un
+
+
+def pack_evidence(ev: MaskEvidence, prefix: str = "ev_") -> dict[str, np.ndarray]:
+    """Flat arrays for an npz (the stage cache); inverse :func:`unpack_evidence`."""
+    nbytes = (ev.n_points + 7) // 8
+    keys = sorted(ev.seen)
+    return {f"{prefix}n": np.int64(ev.n_points),
+            f"{prefix}members": np.stack(ev.members) if ev.members else np.zeros((0, nbytes), np.uint8),
+            f"{prefix}views": np.asarray(ev.views, dtype=np.int64),
+            f"{prefix}scores": np.asarray(ev.scores, dtype=np.float64),
+            f"{prefix}sources": np.asarray(ev.sources, dtype=str),
+            f"{prefix}seen_views": np.asarray(keys, dtype=np.int64),
+            f"{prefix}seen": np.stack([ev.seen[k] for k in keys]) if keys else np.zeros((0, nbytes), np.uint8)}
+
+
+def unpack_evidence(arrays, prefix: str = "ev_") -> MaskEvidence | None:
+    """The :class:`MaskEvidence` stored by :func:`pack_evidence`, or None when ``arrays`` holds none."""
+    if f"{prefix}n" not in arrays:
+        return None
+    return MaskEvidence(n_points=int(arrays[f"{prefix}n"]), views=[int(v) for v in arrays[f"{prefix}views"]],
+                        scores=[float(s) for s in arrays[f"{prefix}scores"]],
+                        sources=[str(s) for s in arrays[f"{prefix}sources"]],
+                        members=list(np.asarray(arrays[f"{prefix}members"])),
+                        seen={int(k): v for k, v in zip(arrays[f"{prefix}seen_views"], arrays[f"{prefix}seen"])})

@@ -1,0 +1,166 @@
+"""Superpoints, mask evidence, graph merging and shading: the pieces of the default (graph) preset."""
+import numpy as np
+import pytest
+
+from zerops.config import GraphConfig, RenderConfig, preset
+from zerops.evidence import MaskEvidence, edge_affinity, pack_evidence, superpoint_evidence, unpack_evidence
+from zerops.graphmerge import agglomerate
+from zerops.partgraph import build_part_graph, graph_parts
+from zerops.render import Renderer, normalize
+from zerops.superpoints import compute_superpoints, oracle_merge, split_region, superpoint_graph
+
+
+def _box_face(n_side, axis, value, lo, hi, rng):
+    """Random points on one axis-aligned face."""
+    pts = rng.uniform(lo, hi, size=(n_side, 3))
+    pts[:, axis] = value
+    return pts
+
+
+def _two_boxes_at_right_angle(rng):
+    """A floor slab (y = 0) and a wall (x = 0) meeting at a right-angle crease; (N, 3), (N,) which."""
+    floor = rng.uniform([0, 0, 0], [1, 0, 1], size=(1500, 3))
+    wall = rng.uniform([0, 0.02, 0], [0, 1, 1], size=(1500, 3))
+    return np.concatenate([floor, wall]), np.r_[np.zeros(1500, int), np.ones(1500, int)]
+
+
+def test_superpoints_split_at_the_crease_and_respect_the_size_cap():
+    rng = np.random.default_rng(0)
+    xyz, which = _two_boxes_at_right_angle(rng)
+    sp = compute_superpoints(xyz, None, size_fraction=0.02, min_size=10)
+    cap = int(round(0.02 * len(xyz)))
+    assert sp.sizes().max() <= cap
+    assert (sp.label >= 0).all() and sp.count == len(sp.region)
+    # no superpoint crosses the crease: each is pure floor or pure wall (a few crease points may go either way)
+    purity = [max(np.mean(which[sp.label == s]), 1 - np.mean(which[sp.label == s])) for s in range(sp.count)]
+    assert min(purity) >= 0.9
+    # exactly two geometric regions, and the oracle merge of the superpoints recovers the two faces
+    assert len(np.unique(sp.region)) == 2
+    merged = oracle_merge(sp.label, which)
+    assert np.mean(merged == which) > 0.99
+    # adjacency: edges join neighbours only, and some edge crosses the crease
+    a, b = sp.edges[:, 0], sp.edges[:, 1]
+    assert (a < b).all() and (sp.strength > 0).all()
+    assert (sp.region[a] != sp.region[b]).any()
+
+
+def test_split_region_is_compact_and_deterministic():
+    rng = np.random.default_rng(1)
+    xyz = rng.uniform(0, 1, size=(1000, 3))
+    a, b = split_region(xyz, 100), split_region(xyz, 100)
+    assert np.array_equal(a, b)
+    assert len(np.unique(a)) == 10
+    assert np.bincount(a).max() < 250        # k-means chunks are balanced roughly
+
+
+def _toy_graph():
+    """Six superpoints in a row: 0-1-2 | 3-4-5, one point each (N = 6)."""
+    label = np.arange(6)
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]])
+    return label, edges
+
+
+def _evidence_from_masks(masks, n=6):
+    """One view that sees every point; ``masks`` lists point sets with scores."""
+    ev = MaskEvidence(n)
+    seen = np.ones(n, bool)
+    pixels = np.stack([np.arange(n) + 0.5, np.full(n, 0.5)], axis=1)
+    for pts, score in masks:
+        m = np.zeros((1, 1, 1, n), bool)
+        m[0, 0, 0, list(pts)] = True
+        ev.add_view_masks(0, m, np.array([[score]]), seen, pixels)
+    return ev
+
+
+def test_evidence_and_clustering_on_hand_made_masks_give_the_exact_partition_and_tree():
+    label, edges = _toy_graph()
+    ev = _evidence_from_masks([({0, 1, 2}, 1.0), ({3, 4, 5}, 1.0), ({0, 1}, 0.9), ({4, 5}, 0.9),
+                               ({0, 1, 2, 3, 4, 5}, 1.0)])
+    F, V, w = superpoint_evidence(ev, label, 6, min_seen=1)
+    assert F.shape == (5, 6) and V.all()
+    aff, support = edge_affinity(F, V, w, edges)
+    # 0-1 share all three masks that touch them; 2-3 are only together in the whole-object mask
+    assert aff[0] == pytest.approx(1.0)
+    assert aff[2] == pytest.approx(1.0 / 3.0)
+    assert aff[1] == pytest.approx(2.0 / 2.9)
+    tree = agglomerate(6, edges, aff)
+    assert len(tree.merges) == 5
+    assert np.all(np.diff(tree.values) <= 1e-12)                # average linkage merges in falling order
+    halves = tree.cut(threshold=0.5)
+    assert len(np.unique(halves)) == 2
+    assert len(set(halves[:3])) == 1 and len(set(halves[3:])) == 1 and halves[0] != halves[3]
+    assert len(np.unique(tree.cut(threshold=0.0))) == 1          # the root: one part
+    assert len(np.unique(tree.cut(threshold=1.01))) == 6         # the leaves
+    assert len(np.unique(tree.cut(n_parts=4))) == 4
+    assert tree.levels(np.array([1.01, 0.9, 0.5, 0.0])) == [6, 4, 2, 1]
+
+
+def test_evidence_round_trips_through_the_cache_format():
+    ev = _evidence_from_masks([({0, 1, 2}, 0.9), ({3}, 0.8)])
+    back = unpack_evidence(pack_evidence(ev))
+    assert back.views == ev.views and back.scores == ev.scores
+    assert np.array_equal(back.member_matrix(), ev.member_matrix())
+    assert unpack_evidence({}) is None
+
+
+def test_without_any_mask_the_graph_falls_back_to_the_geometric_regions():
+    rng = np.random.default_rng(2)
+    xyz, which = _two_boxes_at_right_angle(rng)
+    xyz, _, _ = normalize(xyz)
+    graph = build_part_graph(xyz, None, MaskEvidence(len(xyz)), GraphConfig(enabled=True))
+    part = graph_parts(graph, GraphConfig(enabled=True))
+    assert (part >= 0).all()
+    assert len(np.unique(part)) == 2
+    assert np.mean(oracle_merge(part, which) == which) > 0.99 and np.mean(part == 0) > 0.4
+
+
+def test_sam_evidence_overrides_geometry_where_it_is_confident():
+    """A flat sheet in one region: masks that always cut it in two split it, masks that hold it whole keep it."""
+    rng = np.random.default_rng(3)
+    xyz = rng.uniform([0, 0, 0], [2, 1, 0], size=(3000, 3))
+    xyz, _, _ = normalize(xyz)
+    left = xyz[:, 0] < 0
+    cfg = GraphConfig(enabled=True)
+    seen = np.ones(len(xyz), bool)
+    pix = np.stack([(xyz[:, 0] + 1) * 50, (xyz[:, 1] + 1) * 50], axis=1)
+
+    def evidence(split: bool) -> MaskEvidence:
+        ev = MaskEvidence(len(xyz))
+        for v in range(4):
+            m = np.zeros((1, 2, 100, 100), bool)
+            m[0, 0, :, :50] = True           # the left half …
+            if split:
+                m[0, 1, :, 50:] = True       # … and the right half
+            else:
+                m[0, 1, :, :] = True         # … and the whole sheet, equally confident
+            ev.add_view_masks(v, m, np.array([[0.95, 0.95]]), seen, pix)
+        return ev
+
+    part = graph_parts(build_part_graph(xyz, None, evidence(True), cfg), cfg)
+    assert len(np.unique(part)) == 2
+    assert np.mean(oracle_merge(part, left.astype(int)) == left) > 0.97
+    kept = graph_parts(build_part_graph(xyz, None, evidence(False), GraphConfig(enabled=True, size_power=0.0)),
+                       GraphConfig(enabled=True, threshold=0.4))
+    assert len(np.unique(kept)) == 1
+
+
+def test_lambert_shading_gives_a_flat_colored_cloud_many_gray_levels():
+    p = np.random.default_rng(0).normal(size=(6000, 3))
+    xyz = (p / np.linalg.norm(p, axis=1, keepdims=True)).astype(np.float32)
+    rgb = np.tile(np.array([[0.2, 0.5, 0.8]], np.float32), (len(xyz), 1))      # one flat material
+    flat = Renderer(RenderConfig(shading="none")).render(xyz, rgb, layout=[(30, 45)])[0]
+    shaded = Renderer(RenderConfig(shading="lambert")).render(xyz, rgb, layout=[(30, 45)])[0]
+    fg = flat.index_map >= 0
+    assert len(np.unique(flat.image[fg].reshape(-1, 3), axis=0)) == 1
+    levels = np.unique(shaded.image[fg][:, 2])
+    assert len(levels) >= 20
+    # the hue is kept: channels stay in the material's proportions
+    px = shaded.image[fg].astype(float)
+    bright = px[:, 2] > 100
+    assert np.allclose(px[bright, 0] / px[bright, 2], 0.25, atol=0.03)
+
+
+def test_presets_keep_the_spec_stages_and_the_default_is_graph():
+    assert preset().graph.enabled and preset().render.shading == "lambert"
+    for name in ("paper", "literal", "fast"):
+        assert not preset(name).graph.enabled and preset(name).render.shading == "none"

@@ -94,7 +94,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from zerops.synthetic import write_benchmark
 
     paths = write_benchmark(args.out, per_category=args.per_category, seed=args.seed,
-                            categories=_csv(args.categories), n_points=args.points, progress=not args.quiet)
+                            categories=_csv(args.categories), n_points=args.points, progress=not args.quiet,
+                            shading=args.shading)
     print(f"wrote {len(paths)} shapes to {args.out}")
     return 0
 
@@ -317,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--categories", help="comma-separated category names (default: all)")
     p.add_argument("--points", type=int, default=10000, help="points per shape (default 10000)")
+    p.add_argument("--shading", default="mixed", choices=["mixed", "baked", "flat"],
+                   help="baked: textured materials with a fixed light; flat: 1-2 plain colors, no texture or light; "
+                        "mixed (default): one shape in three flat")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
 

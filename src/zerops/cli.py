@@ -324,11 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("convert", help="convert a multi-part asset (URDF, GLB/GLTF, mesh folder) to the PartNetE layout",
+    p = sub.add_parser("convert", help="convert a multi-part asset (URDF, GLB/GLTF, meshes) to the PartNetE layout",
                        description="Write OUT/{pc.ply,label.npy,meta.json} from ASSET: a URDF (one part per link "
                                    "with visuals), a GLB/GLTF scene (one part per mesh node), a folder of meshes "
                                    "(one part per file, named by its stem) or one mesh file. Points lie on the outer "
-                                   "surface only (seen from 48 outside views), colored with the flat material colors. "
+                                   "surface only (seen from 40 outside views), colored with the flat material colors. "
                                    "instance_seg = part index; semantic_seg from --names, else -1. Same seed, same "
                                    "bytes; nothing is written when anything fails.")
     p.add_argument("asset", help="a .urdf, .glb/.gltf, mesh file or folder of mesh files")

@@ -140,7 +140,8 @@ def scene_parts(path: Path) -> list[AssetPart]:
     try:
         scene = trimesh.load_scene(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise ZeropsError(f"{path}: cannot read scene ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+        detail = " ".join(str(exc).split())[:200]
+        raise ZeropsError(f"{path}: cannot read scene ({type(exc).__name__}: {detail})") from None
     parts = []
     for node in sorted(scene.graph.nodes_geometry):
         transform, geom = scene.graph[node]

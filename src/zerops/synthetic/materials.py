@@ -125,11 +125,10 @@ def flat_colors(slots: Mapping[str, Sequence[str]], rng: np.random.Generator) ->
     first = tuple(float(c) for c in palette[rng.integers(len(palette))])
     if len(names) == 1 or rng.random() < 0.5:
         return {s: first for s in names}
-    fams = list(slots[names[1]])
-    options = [c for f in fams for c in PALETTES[f]
-               if np.linalg.norm(np.subtract(c, first)) >= FLAT_MIN_DISTANCE]
-    if not options:
-        options = [c for f in FAMILIES for c in PALETTES[f] if np.linalg.norm(np.subtract(c, first)) >= FLAT_MIN_DISTANCE]
+    def far(families: Sequence[str]) -> list:
+        return [c for f in families for c in PALETTES[f] if np.linalg.norm(np.subtract(c, first)) >= FLAT_MIN_DISTANCE]
+
+    options = far(slots[names[1]]) or far(FAMILIES)
     second = tuple(float(c) for c in options[rng.integers(len(options))])
     out = {names[0]: first, names[1]: second}
     for s in names[2:]:

@@ -84,9 +84,10 @@ class _MeshCache:
                 scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None)
                 meshes = [g for g in scene.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
             except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
-                hint = " (DAE needs: pip install pycollada)" if path.suffix.lower() == ".dae" else ""
-                raise ZeropsError(f"{path}: cannot read mesh ({type(exc).__name__}: "
-                                  f"{' '.join(str(exc).split())[:200]}){hint}") from None
+                detail = " ".join(str(exc).split())[:200]
+                hint = " (DAE needs: pip install pycollada)" if path.suffix.lower() == ".dae" and \
+                    "pycollada" not in detail else ""
+                raise ZeropsError(f"{path}: cannot read mesh ({type(exc).__name__}: {detail}){hint}") from None
             meshes = [m for m in meshes if len(m.faces)]
             if not meshes:
                 raise ZeropsError(f"{path}: the mesh has no faces")

@@ -6,7 +6,7 @@ ZEROPS  = $(VENV)/bin/zerops
 STAMP   = $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory e2e clean help
+.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory e2e realdev clean help
 
 all: demo
 
@@ -17,6 +17,7 @@ help:
 	@echo "make bench       renderer benchmark (bench/render.json)"
 	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
 	@echo "make bench-memory peak RSS of the pipeline at 10k / 100k / 1M points (bench/memory.json)"
+	@echo "make realdev     convert pybullet_data robots and objects into data/realdev (PartNetE layout)"
 
 venv: $(STAMP)
 
@@ -65,6 +66,12 @@ bench-sam: models
 
 bench-memory: models
 	$(PY) bench/bench_memory.py
+
+# real multi-part assets: pybullet 3.2.7's pybullet_data (wheel or sdist; only pybullet_data/ is unpacked)
+realdev: $(STAMP)
+	@mkdir -p data/.wheels
+	@ls data/.wheels/pybullet-3.2.7* >/dev/null 2>&1 || $(PY) -m pip download -q pybullet==3.2.7 --no-deps -d data/.wheels
+	$(PY) bench/realdev.py --wheels data/.wheels --src data/.pybullet --out data/realdev --sheet out/realdev-sheet.png
 
 clean:
 	rm -rf out build dist src/*.egg-info .pytest_cache

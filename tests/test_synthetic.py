@@ -8,8 +8,8 @@ import pytest
 
 from zerops.errors import ZeropsError
 from zerops.partnete import load_partnete_meta
-from zerops.synthetic import CATEGORIES, build_assembly, generate_shape, shape_seed, write_benchmark
-from zerops.synthetic.materials import ONE_MATERIAL_SHARE
+from zerops.synthetic import CATEGORIES, build_assembly, generate_shape, shape_seed, shape_shading, write_benchmark
+from zerops.synthetic.materials import FLAT_MIN_DISTANCE, ONE_MATERIAL_SHARE
 from zerops.synthetic.sampling import INSIDE_EPS, sample_surface
 
 TABLE = load_partnete_meta()
@@ -149,3 +149,38 @@ def test_unknown_category_and_bad_options():
         write_benchmark("/nonexistent-never-written", 1, 0, categories=["Chair", "Nope"], progress=False)
     with pytest.raises(ZeropsError):
         generate_shape("Chair", 0, n_points=0)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_flat_shading_has_one_or_two_plain_colors(category):
+    for seed in range(4):
+        flat, baked = generate_shape(category, seed, 2000, shading="flat"), generate_shape(category, seed, 2000)
+        colors = np.unique(flat.rgb, axis=0)
+        assert 1 <= len(colors) <= 2 and flat.meta["shading"] == "flat"
+        if len(colors) == 2:
+            assert np.linalg.norm(colors[0] - colors[1]) >= FLAT_MIN_DISTANCE - 1e-6
+        # same geometry and labels as the baked shape, only the colors differ
+        np.testing.assert_array_equal(flat.xyz, baked.xyz)
+        np.testing.assert_array_equal(flat.instance, baked.instance)
+        assert flat.meta["single_material"] == (len(colors) == 1)
+    assert len(np.unique(baked.rgb, axis=0)) > 100                      # baked: texture noise and light
+
+
+def test_mixed_benchmark_has_one_flat_shape_in_three(tmp_path):
+    kinds = [shape_shading(0, c, i) for c in CATEGORIES for i in range(6)]
+    assert kinds.count("flat") == len(CATEGORIES) * 2                    # exactly 2 of every 6 per category
+    assert shape_shading(0, "Chair", 4, "baked") == "baked" and shape_shading(0, "Chair", 4, "flat") == "flat"
+    f1 = write_benchmark(tmp_path / "a", 3, seed=1, categories=["Chair", "Lamp"], n_points=800, progress=False)
+    f2 = write_benchmark(tmp_path / "b", 3, seed=1, categories=["Chair", "Lamp"], n_points=800, progress=False)
+    metas = [json.loads((p / "meta.json").read_text()) for p in f1]
+    assert [m["shading"] for m in metas].count("flat") == 2
+    for p, q, m in zip(f1, f2, metas):
+        for name in ("pc.ply", "label.npy", "meta.json"):
+            assert (p / name).read_bytes() == (q / name).read_bytes()
+        if m["shading"] == "flat":
+            from zerops.partnete import load_partnete_shape
+            assert len(np.unique(load_partnete_shape(p).cloud.rgb, axis=0)) <= 2
+    with pytest.raises(ZeropsError, match="shading"):
+        write_benchmark(tmp_path / "c", 1, seed=0, categories=["Chair"], progress=False, shading="glossy")
+    with pytest.raises(ZeropsError, match="shading"):
+        generate_shape("Chair", 0, 100, shading="mixed")

@@ -95,8 +95,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from zerops.synthetic import write_benchmark
 
     paths = write_benchmark(args.out, per_category=args.per_category, seed=args.seed,
-                            categories=_csv(args.categories), n_points=args.points, progress=not args.quiet)
+                            categories=_csv(args.categories), n_points=args.points, progress=not args.quiet,
+                            shading=args.shading)
     print(f"wrote {len(paths)} shapes to {args.out}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from zerops.convert import convert_asset
+
+    r = convert_asset(args.asset, args.out, n_points=args.points, seed=args.seed, names=args.names,
+                      category=args.category, license=args.license, by=args.by, up=args.up,
+                      geometry=args.geometry, overwrite=args.overwrite)
+    print(f"{r.n_points} points, {r.n_parts} parts ({r.parts_with_points} with points), {r.n_colors} colors, "
+          f"{r.seconds:.1f} s -> {r.folder}")
     return 0
 
 
@@ -319,8 +331,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--categories", help="comma-separated category names (default: all)")
     p.add_argument("--points", type=int, default=10000, help="points per shape (default 10000)")
+    p.add_argument("--shading", default="mixed", choices=["mixed", "baked", "flat"],
+                   help="baked: textured materials with a fixed light; flat: 1-2 plain colors, no texture or light; "
+                        "mixed (default): one shape in three flat")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("convert", help="convert a multi-part asset (URDF, GLB/GLTF, meshes) to the PartNetE layout",
+                       description="Write OUT/{pc.ply,label.npy,meta.json} from ASSET: a URDF (one part per link "
+                                   "with visuals), a GLB/GLTF scene (one part per mesh node), a folder of meshes "
+                                   "(one part per file, named by its stem) or one mesh file. Points lie on the outer "
+                                   "surface only (seen from 40 outside views), colored with the flat material colors. "
+                                   "instance_seg = part index; semantic_seg from --names, else -1. Same seed, same "
+                                   "bytes; nothing is written when anything fails.")
+    p.add_argument("asset", help="a .urdf, .glb/.gltf, mesh file or folder of mesh files")
+    p.add_argument("--out", required=True, help="output shape folder, e.g. DATA/<Category>/<id>")
+    p.add_argument("--points", type=int, default=10000, help="points (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--names", help="part -> class map: a JSON file {\"link\": \"class\"} or 'link=class,link2=class' "
+                   "(keys may be wildcards like '*_calf'); without it semantic_seg is -1")
+    p.add_argument("--category", help="category in meta.json (default: the name of OUT's parent folder)")
+    p.add_argument("--license", default="unknown", help="licence string stored in meta.json (default unknown)")
+    p.add_argument("--by", default="link", choices=["link", "visual"],
+                   help="URDF: one part per link (default) or per visual element")
+    p.add_argument("--geometry", default="auto", choices=["auto", "visual", "collision"],
+                   help="URDF: visual or collision shapes (auto: visuals, collisions if there is no visual)")
+    p.add_argument("--up", default="auto", choices=["auto", "y", "z"],
+                   help="the asset's up axis (auto: z for URDF, y for the others); the output is y-up")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("eval", help="evaluate a method on a PartNetE-layout folder",
                        description="Run a method on every shape of DATA_DIR and write DIR/report.json and "

@@ -2,7 +2,9 @@
 
 Objects are unions of primitive solids with random proportions, counts and placements, labelled with
 PartNetE's own category and part names. Points are sampled area-uniformly on the visible surface of the union
-and colored with plausible materials, texture noise and a fixed directional light.
+and colored with plausible materials, texture noise and a fixed directional light (``shading="baked"``) or
+with 1-2 flat material colors and no texture or light (``shading="flat"``); a benchmark made with
+``shading="mixed"`` (the default) has one flat shape in three.
 """
 from __future__ import annotations
 
@@ -20,11 +22,11 @@ from zerops.synthetic.cabinets import door, refrigerator, storage_furniture
 from zerops.synthetic.containers import box_category, bottle, bucket, kettle, kitchen_pot, trash_can
 from zerops.synthetic.devices import clock, display, eyeglasses, laptop, suitcase
 from zerops.synthetic.furniture import cart, chair, table
-from zerops.synthetic.materials import assign_materials, colorize
+from zerops.synthetic.materials import assign_materials, colorize, flat_colors
 from zerops.synthetic.small import faucet, lamp, scissors
 from zerops.synthetic.sampling import sample_surface
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 _BUILDERS: dict[str, Callable[[np.random.Generator, list[str]], Assembly]] = {
     "Bottle": bottle, "Box": box_category, "Bucket": bucket, "Cart": cart, "Chair": chair, "Clock": clock,
@@ -34,6 +36,7 @@ _BUILDERS: dict[str, Callable[[np.random.Generator, list[str]], Assembly]] = {
     "TrashCan": trash_can,
 }
 CATEGORIES: tuple[str, ...] = tuple(sorted(_BUILDERS))
+SHADINGS = ("baked", "flat")
 
 
 @dataclass
@@ -72,26 +75,38 @@ def build_assembly(category: str, seed: int) -> Assembly:
     return _BUILDERS[category](_rngs(category, seed)[0], list(_part_table()[category]))
 
 
-def generate_shape(category: str, seed: int, n_points: int = 10000) -> SynthShape:
-    """Generate one shape of ``category`` (a name in CATEGORIES); the same (category, seed) gives identical arrays."""
+def generate_shape(category: str, seed: int, n_points: int = 10000, shading: str = "baked") -> SynthShape:
+    """Generate one shape of ``category`` (a name in CATEGORIES); the same (category, seed) gives identical arrays.
+
+    shading: "baked" (textured materials with a fixed light) or "flat" (1-2 plain colors, see
+    :func:`zerops.synthetic.materials.flat_colors`). Geometry and labels do not depend on it.
+    """
     _check_category(category)
     if int(n_points) < 1:
         raise ZeropsError(f"n_points must be a positive integer, got {n_points}")
+    if shading not in SHADINGS:
+        raise ZeropsError(f"unknown shading {shading!r}; use baked or flat")
     geo, samp, mat, tex = _rngs(category, seed)
     names = list(_part_table()[category])
     asm = _BUILDERS[category](geo, names)
     xyz, normals, owner = sample_surface(asm.prims, int(n_points), samp)
-    slot_mats, single = assign_materials(asm.slots, mat)
-    mats = list(dict.fromkeys(slot_mats.values()))
-    prim_mat = np.array([mats.index(slot_mats[p.material]) for p in asm.prims], dtype=np.int64)
-    rgb = colorize(xyz, normals, mats, prim_mat[owner], tex)
+    if shading == "flat":
+        used = {s: f for s, f in asm.slots.items() if any(p.material == s for p in asm.prims)}
+        slot_rgb = flat_colors(used, mat)
+        rgb = np.array([slot_rgb[p.material] for p in asm.prims], dtype=np.float32)[owner]
+        single = len(set(slot_rgb.values())) == 1
+    else:
+        slot_mats, single = assign_materials(asm.slots, mat)
+        mats = list(dict.fromkeys(slot_mats.values()))
+        prim_mat = np.array([mats.index(slot_mats[p.material]) for p in asm.prims], dtype=np.int64)
+        rgb = colorize(xyz, normals, mats, prim_mat[owner], tex)
     semantic = np.array([p.semantic for p in asm.prims], dtype=np.int64)[owner]
     instance = np.array([p.instance for p in asm.prims], dtype=np.int64)[owner]
     valid = instance >= 0  # renumber instances 0..K-1 (creation order); wholly hidden parts vanish
     instance[valid] = np.searchsorted(np.unique(instance[valid]), instance[valid])
     xyz = xyz - 0.5 * (xyz.min(0) + xyz.max(0))
     meta = {"category": category, "part_names": names, "seed": int(seed), "generator_version": GENERATOR_VERSION,
-            "n_points": int(n_points), "source": "zerops.synthetic", "single_material": single}
+            "n_points": int(n_points), "source": "zerops.synthetic", "single_material": single, "shading": shading}
     return SynthShape(xyz.astype(np.float32), rgb, semantic, instance, names, category, meta)
 
 
@@ -101,15 +116,27 @@ def shape_seed(seed: int, category: str, index: int) -> int:
     return int(ss.generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def shape_shading(seed: int, category: str, index: int, shading: str = "mixed") -> str:
+    """baked or flat for shape ``index`` of ``category``; "mixed" makes every third shape of a category flat
+    (index i is flat when (i + o) % 3 == 0, with an offset o drawn from the benchmark seed and the category)."""
+    if shading != "mixed":
+        return shading
+    offset = zlib.crc32(f"{int(seed)}:{category}:shading".encode("utf-8")) % 3
+    return "flat" if (int(index) + offset) % 3 == 0 else "baked"
+
+
 def write_benchmark(out_dir: str | os.PathLike, per_category: int, seed: int,
                     categories: Sequence[str] | None = None, n_points: int = 10000,
-                    progress: bool = True) -> list[Path]:
+                    progress: bool = True, shading: str = "mixed") -> list[Path]:
     """Write ``per_category`` shapes per category to ``<out_dir>/<Category>/<id>/{pc.ply,label.npy,meta.json}``.
 
-    Returns the shape folders in writing order. Same arguments -> byte-identical files.
+    shading: baked, flat, or mixed (one shape in three flat, see :func:`shape_shading`). Returns the shape
+    folders in writing order. Same arguments -> byte-identical files.
     """
     from zerops.partnete import write_partnete_shape
 
+    if shading not in SHADINGS + ("mixed",):
+        raise ZeropsError(f"unknown shading {shading!r}; use mixed, baked or flat")
     cats = list(CATEGORIES) if categories is None else [str(c).strip() for c in categories]
     for c in cats:
         _check_category(c)
@@ -121,7 +148,7 @@ def write_benchmark(out_dir: str | os.PathLike, per_category: int, seed: int,
     from tqdm import tqdm
     for c, i in tqdm(jobs, desc="synth", unit="shape", disable=not progress):
         s = shape_seed(seed, c, i)
-        shape = generate_shape(c, s, n_points)
+        shape = generate_shape(c, s, n_points, shading=shape_shading(seed, c, i, shading))
         folder = out / c / f"{i:04d}"
         meta = dict(shape.meta, benchmark_seed=int(seed), index=i)
         write_partnete_shape(folder, shape.xyz, shape.rgb, shape.semantic, shape.instance, meta)
@@ -129,5 +156,5 @@ def write_benchmark(out_dir: str | os.PathLike, per_category: int, seed: int,
     return folders
 
 
-__all__ = ["CATEGORIES", "GENERATOR_VERSION", "SynthShape", "build_assembly", "generate_shape", "shape_seed",
-           "write_benchmark"]
+__all__ = ["CATEGORIES", "GENERATOR_VERSION", "SHADINGS", "SynthShape", "build_assembly", "generate_shape",
+           "shape_seed", "shape_shading", "write_benchmark"]

@@ -1,4 +1,5 @@
-"""Plausible materials (wood, metal, plastic, fabric, ...) with per-point texture and mild baked shading."""
+"""Plausible materials (wood, metal, plastic, fabric, ...) with per-point texture and mild baked shading, or
+flat colors (1-2 plain material colors, no texture, no shading: the look of many real assets)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,8 @@ PALETTES: dict[str, tuple[tuple[float, float, float], ...]] = {
 }
 FAMILIES = tuple(PALETTES)
 ONE_MATERIAL_SHARE = 0.4  # share of shapes colored with a single material for the whole object
+FLAT_SHARE = 1.0 / 3.0    # share of flat-colored shapes in a mixed benchmark (one in three)
+FLAT_MIN_DISTANCE = 0.25  # the two colors of a two-color flat shape differ at least this much (RGB distance)
 
 _LIGHT = np.array([0.35, 0.85, 0.40]) / np.linalg.norm([0.35, 0.85, 0.40])
 _VIEW = np.array([0.0, 0.3, 1.0]) / np.linalg.norm([0.0, 0.3, 1.0])
@@ -107,3 +110,27 @@ def colorize(xyz: np.ndarray, normals: np.ndarray, mats: Sequence[Material], mat
                       0.1 if m.family == "plastic" else 0.0 for m in mats])[mat_index]
     rgb = rgb * shade[:, None] + (gloss * spec)[:, None]
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def flat_colors(slots: Mapping[str, Sequence[str]], rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
+    """Flat colors for the material slots in use: 1 or 2 palette base colors (no jitter, texture or shading).
+
+    One color for the whole object when there is one slot or with probability 1/2; otherwise the first slot
+    takes color A, the second slot color B (drawn from its own families, at least FLAT_MIN_DISTANCE from A),
+    and every further slot A or B at random. Returns slot -> (r, g, b) in [0, 1].
+    """
+    names = list(slots)
+    fams = list(slots[names[0]])
+    palette = PALETTES[fams[rng.integers(len(fams))]]
+    first = tuple(float(c) for c in palette[rng.integers(len(palette))])
+    if len(names) == 1 or rng.random() < 0.5:
+        return {s: first for s in names}
+    def far(families: Sequence[str]) -> list:
+        return [c for f in families for c in PALETTES[f] if np.linalg.norm(np.subtract(c, first)) >= FLAT_MIN_DISTANCE]
+
+    options = far(slots[names[1]]) or far(FAMILIES)
+    second = tuple(float(c) for c in options[rng.integers(len(options))])
+    out = {names[0]: first, names[1]: second}
+    for s in names[2:]:
+        out[s] = first if rng.random() < 0.5 else second
+    return out

@@ -251,8 +251,9 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -
                         "point in a part), fast (the spec's merging, fewer deduplicated decodes), paper (the spec's "
                         "schedule) or literal (paper without zerops's small-SAM safeguards)")
     g.add_argument("--granularity", type=float, metavar="T",
-                   help="graph preset: merge parts while their mean affinity is >= T, in [0, 1]; higher = more, "
-                        "smaller parts (default 0.6)")
+                   help="graph preset: cut the merge tree where the mean affinity falls below T, in [0, 1], instead of "
+                        "the per-object cut; higher = more, "
+                        "smaller parts")
     g.add_argument("--n-parts", type=int, metavar="K", help="graph preset: cut the merge tree at K parts instead")
     g.add_argument("--shading", choices=["none", "lambert"],
                    help="colored clouds rendered flat (none) or color x Lambert light (lambert; graph default)")

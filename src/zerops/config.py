@@ -90,8 +90,13 @@ class GraphConfig:
     mask_min_score: float = 0.5      # initial-group candidates above this predicted IoU count as evidence
     size_power: float = 2.0          # mask weight = predicted IoU × (1 − share of the view's object) ** this
     prior: float = 0.3               # affinity bonus (+prior/2) inside a region, malus across regions
-    threshold: float = 0.6           # granularity: merge while the best mean affinity is >= this
-    n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead of at threshold
+    cut: str = "auto"                # auto: per-object cut by mask support | threshold: at ``threshold``
+    cut_margin: float = 0.1          # auto: a node stays whole only if its support beats its halves' by this
+    support_max_share: float = 0.9   # auto: masks covering more of their view's object are not evidence
+    support_prior: float = 0.3       # auto: support shrunk towards this as if one more view had shown it
+    min_part: float = 0.005          # auto: parts below this fraction of the points join their best neighbour
+    threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
+    n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
 
 
 @dataclass(frozen=True)

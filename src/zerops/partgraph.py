@@ -9,7 +9,10 @@ This replaces the spec's greedy point-IoU union (``merging.py``) in zerops's def
 3. the affinity of two adjacent superpoints is their soft co-membership over those masks, plus
    ``prior`` × (same geometric region − ½): geometry decides where SAM is silent, SAM overrides geometry
    where it is confident;
-4. :func:`~zerops.graphmerge.agglomerate` builds the merge tree, cut at ``threshold`` (or ``n_parts``).
+4. :func:`~zerops.graphmerge.agglomerate` builds the merge tree;
+5. the tree is cut per object (:mod:`zerops.treecut`): a node is a part when SAM segments it as a whole,
+   view after view, better than it segments its two halves (``cut="auto"``); or at an affinity
+   ``threshold`` / a part count ``n_parts`` (the granularity knob).
 
 Every point belongs to a superpoint, so every point gets a part; an object without any usable mask falls
 back to its geometric regions (the ``components`` partition).
@@ -24,6 +27,7 @@ from zerops.config import GraphConfig
 from zerops.evidence import MaskEvidence, edge_affinity, superpoint_evidence
 from zerops.graphmerge import MergeTree, agglomerate
 from zerops.superpoints import Superpoints, compute_superpoints
+from zerops.treecut import best_cut, node_support
 
 
 @dataclass
@@ -33,18 +37,61 @@ class PartGraph:
     Attributes:
         superpoints: the atoms (``superpoints.label``: (N,) superpoint per point).
         evidence: (E,) SAM affinity per edge (NaN: no mask saw the pair); affinity: (E,) with the prior.
-        tree: the merge tree over superpoints. masks: masks used as evidence.
+        tree: the merge tree over superpoints. support: (nodes,) mask support of every tree node (leaves
+        first, then merge i as node S + i). masks: masks used as evidence. margin: the auto cut's margin.
     """
 
     superpoints: Superpoints
     evidence: np.ndarray
     affinity: np.ndarray
     tree: MergeTree
+    support: np.ndarray
     masks: int
+    margin: float = 0.1
+    min_part: float = 0.005
 
     def parts(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
-        """(N,) int64 part per point, cutting the tree at ``threshold`` or ``n_parts`` (largest part 0)."""
-        return self.tree.cut(threshold=threshold, n_parts=n_parts)[self.superpoints.label]
+        """(N,) int64 part per point (largest part 0): the tree cut at an affinity ``threshold`` or at
+        ``n_parts`` parts; with neither, the per-object cut by mask support."""
+        if threshold is None and n_parts is None:
+            leaves = best_cut(self.tree, self.support, self.superpoints.sizes(), self.margin)
+            leaves = absorb_small(leaves, self.superpoints, self.affinity, self.min_part)
+        else:
+            leaves = self.tree.cut(threshold=threshold, n_parts=n_parts)
+        return leaves[self.superpoints.label]
+
+
+def absorb_small(leaves: np.ndarray, sp: Superpoints, affinity: np.ndarray, min_part: float) -> np.ndarray:
+    """(S,) leaf labels with every part below ``min_part`` of the points joined to the adjacent part it is
+    most strongly tied to (boundary strength × affinity), smallest first; isolated parts stay."""
+    leaves = leaves.copy()
+    sizes = sp.sizes().astype(np.float64)
+    floor = min_part * sizes.sum()
+    a, b = sp.edges[:, 0], sp.edges[:, 1]
+    tie = sp.strength * np.maximum(affinity, 1e-3)
+    for _ in range(len(np.unique(leaves))):
+        part_size = np.bincount(leaves, weights=sizes)
+        small = np.flatnonzero((part_size > 0) & (part_size < floor))
+        moved = False
+        for p in small[np.argsort(part_size[small], kind="stable")]:
+            pa, pb = leaves[a], leaves[b]
+            cross = (pa != pb) & ((pa == p) | (pb == p))
+            if not cross.any():
+                continue
+            other = np.where(pa[cross] == p, pb[cross], pa[cross])
+            target = np.bincount(other, weights=tie[cross]).argmax()
+            leaves[leaves == p] = target
+            moved = True
+            break
+        if not moved:
+            break
+    _, leaves = np.unique(leaves, return_inverse=True)
+    leaves = leaves.reshape(-1)
+    weight = np.bincount(leaves, weights=sizes)
+    order = np.lexsort((np.arange(len(weight)), -weight))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[leaves]
 
 
 def mask_weights(ev: MaskEvidence, size_power: float) -> np.ndarray:
@@ -77,11 +124,19 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     affinity = np.where(np.isnan(sam), 0.5, sam) + config.prior * (same_region - 0.5)
     tree = agglomerate(sp.count, sp.edges, affinity, sp.strength, sp.sizes())
-    return PartGraph(superpoints=sp, evidence=sam, affinity=affinity, tree=tree, masks=len(ev))
+    support = node_support(tree, ev, sp.label, max_share=config.support_max_share, prior=config.support_prior,
+                           region=sp.region)
+    return PartGraph(superpoints=sp, evidence=sam, affinity=affinity, tree=tree, support=support, masks=len(ev),
+                     margin=config.cut_margin, min_part=config.min_part)
 
 
 def graph_parts(graph: PartGraph, config: GraphConfig) -> np.ndarray:
-    """(N,) part per point at the configured granularity (``n_parts`` if > 0, else ``threshold``)."""
+    """(N,) part per point as configured: ``n_parts`` if > 0, else the ``cut`` rule."""
     if config.n_parts > 0:
         return graph.parts(n_parts=config.n_parts)
-    return graph.parts(threshold=config.threshold)
+    if config.cut == "threshold":
+        return graph.parts(threshold=config.threshold)
+    if config.cut != "auto":
+        from zerops.errors import ZeropsError
+        raise ZeropsError(f"unknown graph cut '{config.cut}': use auto or threshold")
+    return graph.parts()

@@ -77,7 +77,8 @@ class PartResult:
 
     def regroup(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
         """(N,) part per point at another granularity of the merge tree (graph mode): merge while the mean
-        affinity is >= ``threshold`` (higher = more, smaller parts), or cut at ``n_parts`` parts."""
+        affinity is >= ``threshold`` (higher = more, smaller parts), or cut at ``n_parts`` parts; with
+        neither, the per-object cut by mask support."""
         if self.graph is None:
             raise ZeropsError("regroup() needs the merge tree of the graph preset (this result has none)")
         part = self.graph.parts(threshold=threshold, n_parts=n_parts)
@@ -506,6 +507,7 @@ def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, 
             if not 0.0 <= granularity <= 1.0:
                 raise ZeropsError(f"--granularity must be in [0, 1], got {granularity}")
             over["graph.threshold"] = float(granularity)
+            over["graph.cut"] = "threshold"
         if n_parts is not None:
             if n_parts < 1:
                 raise ZeropsError(f"--n-parts must be >= 1, got {n_parts}")

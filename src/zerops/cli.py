@@ -55,6 +55,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from zerops.cache import StageCache
 
     cache = StageCache(args.cache)
+    cache.check_is_cache("nothing deleted" if args.cache_command == "clear" else "")
     if args.cache_command == "clear":
         n = cache.clear(args.stage)
         print(f"deleted {n} entries from {cache.root}")

@@ -24,7 +24,7 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
     import trimesh
 
     p = Path(path)
-    n_points = check_points(n_points, "the number of points to sample (--points)")
+    n_points = check_points(n_points, "n_points (--points)")
     _check_container(p)
     try:
         if hasattr(trimesh, "load_scene"):
@@ -77,8 +77,10 @@ def _explain_no_faces(p: Path) -> None:
     try:
         if p.stat().st_size == 0:
             raise ZeropsError(f"{p}: the file is empty")
-        raw = trimesh.load(str(p), process=False, force="mesh")
-        vertices = np.asarray(getattr(raw, "vertices", np.zeros((0, 3))), dtype=np.float64)
+        raw = trimesh.load(str(p), process=False)
+        geoms = list(raw.geometry.values()) if isinstance(raw, trimesh.Scene) else [raw]
+        vertices = np.concatenate([np.asarray(getattr(g, "vertices", np.zeros((0, 3))), dtype=np.float64)
+                                   .reshape(-1, 3) for g in geoms] or [np.zeros((0, 3))])
     except ZeropsError:
         raise
     except Exception:  # noqa: BLE001 - the explanation is best effort
@@ -87,7 +89,7 @@ def _explain_no_faces(p: Path) -> None:
         bad = int((~np.isfinite(vertices).all(axis=1)).sum())
         raise ZeropsError(f"{p}: {bad} of {len(vertices)} vertices have NaN or infinite coordinates; "
                           "the faces that use them were dropped and none remain")
-    if len(getattr(raw, "faces", ())) == 0 and vertices.size == 0:
+    if vertices.size == 0:
         raise ZeropsError(f"{p}: no vertices or faces could be read; the file is truncated, corrupt or not a "
                           f"{p.suffix.lstrip('.').upper()} mesh")
 
@@ -113,7 +115,7 @@ def cloud_from_trimesh(obj: Any, n_points: int = 10000, seed: int = 0, source: s
         if colors is not None and len(colors) == len(obj.vertices) and len(colors):
             rgb = np.asarray(colors)[:, :3].astype(np.float32) / 255.0
         return make_cloud(np.asarray(obj.vertices), rgb, None, source=source)
-    n_points = check_points(n_points, f"{where}the number of points to sample (--points)")
+    n_points = check_points(n_points, f"{where}n_points (--points)")
     meshes = [m for m in _flatten(obj) if len(m.faces) > 0]
     if not meshes:
         raise ZeropsError(f"{where}the mesh has no faces; give a mesh with triangles or a point-cloud file")

@@ -75,8 +75,9 @@ def build_assembly(category: str, seed: int) -> Assembly:
 def generate_shape(category: str, seed: int, n_points: int = 10000) -> SynthShape:
     """Generate one shape of ``category`` (a name in CATEGORIES); the same (category, seed) gives identical arrays."""
     _check_category(category)
-    if int(n_points) < 1:
-        raise ZeropsError(f"n_points must be a positive integer, got {n_points}")
+    from zerops.limits import check_points
+
+    n_points = check_points(n_points, "n_points (--points)")
     geo, samp, mat, tex = _rngs(category, seed)
     names = list(_part_table()[category])
     asm = _BUILDERS[category](geo, names)
@@ -115,6 +116,9 @@ def write_benchmark(out_dir: str | os.PathLike, per_category: int, seed: int,
         _check_category(c)
     if int(per_category) < 1:
         raise ZeropsError(f"per_category must be a positive integer, got {per_category}")
+    from zerops.limits import check_points
+
+    check_points(n_points, "n_points (--points)")           # before the first shape, not in it
     jobs = [(c, i) for c in cats for i in range(int(per_category))]
     out = Path(out_dir)
     folders: list[Path] = []

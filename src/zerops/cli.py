@@ -177,14 +177,13 @@ def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from zerops.io import load_cloud
-    from zerops.pipeline import ZeroPS, build_config
-    from zerops.results import write_segment_outputs
-
     from zerops.outdir import check_out_dir
-    from zerops.pipeline import build_detector, resolve_part_names
 
     check_out_dir(args.out)                                     # before any work: not after a full run
+    from zerops.io import load_cloud
+    from zerops.pipeline import ZeroPS, build_config, build_detector, resolve_part_names
+    from zerops.results import write_segment_outputs
+
     config = build_config(args.preset, args.no_extension, args.passes, args.merge_threshold, args.views,
                           args.prompts, args.fill, args.seed, no_penalty=args.no_penalty, no_check=args.no_check,
                           prompt_style=args.prompt_style, confidence=args.confidence, max_points=args.max_points)

@@ -7,6 +7,7 @@ per-vertex colors (interpolated) or per-face colors. A mesh without any color in
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,26 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
     n_points = check_points(n_points, "n_points (--points)")
     _check_container(p)
     try:
-        if hasattr(trimesh, "load_scene"):
-            scene = trimesh.load_scene(str(p))
-        else:  # trimesh < 4.5
-            scene = trimesh.load(str(p), force="scene")
+        with warnings.catch_warnings():      # numeric warnings of a malformed file: the checks below speak
+            warnings.simplefilter("ignore")
+            if hasattr(trimesh, "load_scene"):
+                scene = trimesh.load_scene(str(p))
+            else:  # trimesh < 4.5
+                scene = trimesh.load(str(p), force="scene")
+            meshes = _flatten(scene)
     except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
         raise ZeropsError(f"{p}: cannot read mesh ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
-    if not any(len(m.faces) for m in _flatten(scene)):
+    meshes = [m for m in meshes if len(m.faces) > 0]
+    if not meshes:
         _explain_no_faces(p)
-    return cloud_from_trimesh(scene, n_points=n_points, seed=seed, source=str(p))
+        raise ZeropsError(f"{p}: the mesh has no faces; give a mesh with triangles or a point-cloud file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sample_meshes(meshes, n_points, seed=seed, source=str(p))
+    except (ValueError, IndexError, TypeError) as exc:    # malformed geometry trimesh let through
+        raise ZeropsError(f"{p}: cannot sample the mesh ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:160]})") from None
 
 
 def _check_container(p: Path) -> None:

@@ -224,7 +224,13 @@ def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
         lookup = {f.split("__")[0]: f for f in reversed(names)}
     else:
         lookup = {f: f for f in names}
-    dtype = np.dtype(dtype_fields)
+    try:
+        dtype = np.dtype(dtype_fields)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ZeropsError(f"{path}: malformed PCD header (FIELDS / COUNT describe no valid record: "
+                          f"{' '.join(str(exc).split())[:120]})") from None
+    if dtype.itemsize == 0 or dtype.itemsize > 1 << 16:
+        raise ZeropsError(f"{path}: malformed PCD header (a point record of {dtype.itemsize} bytes)")
     if mode == "binary":
         body = len(raw) - start
         if body < n * dtype.itemsize or body - n * dtype.itemsize >= dtype.itemsize:

@@ -73,6 +73,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from zerops.outdir import atomic_folder, check_out_dir
+
+    check_out_dir(args.out)                                     # before any work
     import numpy as np
 
     from zerops.config import RenderConfig
@@ -80,9 +83,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     from zerops.render import render_cloud
     from zerops.viz import contact_sheet, save_png
 
-    from zerops.outdir import atomic_folder, check_out_dir
-
-    check_out_dir(args.out)
     cloud = load_cloud(args.input, n_points=args.points, seed=args.seed)
     config = RenderConfig(views=args.views, image_size=args.image_size)
     views = render_cloud(cloud, config=config)
@@ -110,10 +110,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from zerops.evaluate import run_eval
     from zerops.outdir import check_out_dir
 
-    check_out_dir(args.out, own_only=False)
+    check_out_dir(args.out, own_only=False)                     # before any work
+    from zerops.evaluate import run_eval
+
     options = _pipeline_options(args) if args.method in _PIPELINE_METHODS else {}
     if args.method == "labeling":           # the labeling step alone: only its own switches apply
         extra = sorted(set(_pipeline_options(args, only_set=True)) - _LABELING_OPTIONS)
@@ -160,7 +161,7 @@ def _stage_cache(args: argparse.Namespace):
     gb = getattr(args, "cache_gb", 4.0)
     if not math.isfinite(gb) or gb <= 0:
         raise ZeropsError(f"--cache-gb must be a positive number, got {gb}")
-    return StageCache(getattr(args, "cache", None), max_gb=getattr(args, "cache_gb", 4.0))
+    return StageCache(getattr(args, "cache", None), max_gb=gb)
 
 
 def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:

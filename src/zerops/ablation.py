@@ -42,7 +42,18 @@ def parse_sweep(spec: str) -> tuple[str, list[Any]]:
     items = [v.strip() for v in values.split(",") if v.strip()]
     if not sep or not name or not items:
         raise ZeropsError(f"--sweep '{spec}' must look like NAME=V1,V2 (e.g. merge_threshold=0.2,0.3,0.5)")
-    return name, [_value(v) for v in items]
+    values = [_value(v) for v in items]
+    want = _NUMBERS.get(name)
+    if want is not None:
+        for text, v in zip(items, values):
+            if isinstance(v, str) or (want is int and not isinstance(v, int)):
+                kind = "a whole number" if want is int else "a number"
+                raise ZeropsError(f"--sweep {name}: '{text}' is not {kind}")
+    return name, values
+
+
+# swept settings that must be numbers (the others are names, checked by the method itself)
+_NUMBERS = {"merge_threshold": float, "passes": int, "n_prompts": int, "max_points": int}
 
 
 def grid_rows(sweeps: Sequence[tuple[str, list[Any]]], ablate: Sequence[str],

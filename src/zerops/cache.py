@@ -1,7 +1,10 @@
 """A content-keyed on-disk cache for the expensive stages of a run (initial groups, extended groups,
 detector boxes), so that a sweep which only changes later settings does not re-run SAM or the detector.
 
-Every entry is one ``.npz`` file under ``root/<stage>/<key[:2]>/<key>.npz``, written atomically. A key is
+Every entry is one ``.npz`` file under ``root/<stage>/<key[:2]>/<key>.npz``, written atomically. The root
+holds a marker file (:data:`MARKER`) written with the first entry; maintenance (``clear``, eviction) only
+ever deletes files named like entries (``<stage>/<hh>/<64 hex digits>.npz``, ``hh`` = the key's first two
+digits) under a root with the marker, so a cache folder given by mistake (a dataset) loses nothing. A key is
 the SHA-256 of everything the stage's output depends on (see :func:`stage_key`): the cloud's bytes, the
 settings of this stage and of every stage before it, and the identity of the models involved. When the
 cache grows past ``max_bytes`` the least recently used entries are deleted.
@@ -17,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -28,6 +32,10 @@ __all__ = ["StageCache", "stage_key", "array_digest", "pack_groups", "unpack_gro
            "CACHE_FORMAT"]
 
 CACHE_FORMAT = 1   # bump when what a stage stores, or how it is computed, changes
+MARKER = ".zerops-stage-cache"     # in the root of every folder the stage cache writes to
+_STAGE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_KEY = re.compile(r"[0-9a-f]{64}")
+_TMP = re.compile(r"\.([0-9a-f]{64})\.npz\.\d+\.tmp")
 
 
 def default_cache_dir() -> Path:
@@ -107,9 +115,62 @@ class StageCache:
         self.hits = 0
         self.misses = 0
         self._bytes: int | None = None    # running total of the folder's size (scanned on first write)
+        self._claimed: bool | None = False   # marker checked (True), refused (None), not yet (False)
 
     def path(self, stage: str, key: str) -> Path:
+        if not _STAGE.fullmatch(stage) or not _KEY.fullmatch(key):
+            raise ValueError(f"bad stage cache entry name {stage!r}/{key!r}")
         return self.root / stage / key[:2] / f"{key}.npz"
+
+    # ---- what belongs to the cache ---------------------------------------------------------------------
+    def is_marked(self) -> bool:
+        return (self.root / MARKER).is_file()
+
+    def _looks_like_old_cache(self) -> bool:
+        """A folder written by a zerops from before the marker: nothing in it but entry-named files."""
+        try:
+            for stage in self.root.iterdir():
+                if not (stage.is_dir() and _STAGE.fullmatch(stage.name)):
+                    return False
+                for sub in stage.iterdir():
+                    if not (sub.is_dir() and re.fullmatch(r"[0-9a-f]{2}", sub.name)):
+                        return False
+                    for f in sub.iterdir():
+                        if not (f.is_file() and self._is_entry_name(f)):
+                            return False
+        except OSError:
+            return False
+        return True
+
+    @staticmethod
+    def _is_entry_name(f: Path) -> bool:
+        m = re.fullmatch(r"([0-9a-f]{64})\.npz", f.name) or _TMP.fullmatch(f.name)
+        return bool(m) and m.group(1)[:2] == f.parent.name
+
+    def check_is_cache(self, consequence: str = "") -> None:
+        """Raise ZeropsError when ``root`` exists but is not a stage cache (a file, or a folder holding other
+        things and no marker). A missing or empty folder is an empty cache."""
+        tail = f"; {consequence}" if consequence else ""
+        if self.root.exists() and not self.root.is_dir():
+            raise ZeropsError(f"{self.root} is a file, not a zerops stage cache{tail}")
+        if self.root.is_dir() and not self.is_marked() and not self._looks_like_old_cache():
+            raise ZeropsError(f"{self.root} is not a zerops stage cache (no {MARKER} file, and it holds files "
+                              f"zerops did not write){tail}")
+
+    def claim(self) -> bool:
+        """Make sure ``root`` is a stage cache: write the marker into a new or empty folder (or one written by
+        an older zerops). False (nothing written) for a folder that holds anything else."""
+        if self.is_marked():
+            return True
+        try:
+            if self.root.exists() and any(self.root.iterdir()) and not self._looks_like_old_cache():
+                return False
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / MARKER).write_text(json.dumps({"zerops_stage_cache": CACHE_FORMAT}) + "\n",
+                                             encoding="utf-8")
+        except OSError:
+            return False
+        return True
 
     def get(self, stage: str, key: str) -> dict[str, np.ndarray] | None:
         """The stored arrays, or None (missing or unreadable entries count as misses)."""
@@ -131,6 +192,16 @@ class StageCache:
         """Store arrays atomically; a cache that cannot be written is skipped with a warning, never fatal."""
         path = self.path(stage, key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        if not self._claimed:
+            if not self.claim():
+                import warnings
+                warnings.warn(f"zerops: {self.root} is not a zerops stage cache (it holds other files and no "
+                              f"{MARKER}); continuing without the cache")
+                self._claimed = None
+            else:
+                self._claimed = True
+        if self._claimed is None:
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
@@ -155,13 +226,19 @@ class StageCache:
 
     # ---- maintenance ------------------------------------------------------------------------------
     def entries(self) -> list[tuple[Path, int, float]]:
-        """(path, bytes, last use) of every entry."""
+        """(path, bytes, last use) of every entry: files named like entries, in a folder with the marker (or
+        written by an older zerops); none for any other folder."""
         out = []
-        if self.root.is_dir():
+        if self.root.is_dir() and (self.is_marked() or self._looks_like_old_cache()):
             for p in self.root.glob("*/*/*.npz"):
+                if not (_STAGE.fullmatch(p.parent.parent.name) and _KEY.fullmatch(p.stem)
+                        and p.stem[:2] == p.parent.name):
+                    continue
                 try:
                     st = p.stat()
                 except OSError:
+                    continue
+                if not os.path.isfile(p) or os.path.islink(p):
                     continue
                 out.append((p, st.st_size, st.st_mtime))
         return out
@@ -178,7 +255,9 @@ class StageCache:
                 "bytes": sum(s["bytes"] for s in stages.values())}
 
     def clear(self, stage: str | None = None) -> int:
-        """Delete all entries (of one stage); returns how many were deleted."""
+        """Delete all entries (of one stage); returns how many were deleted. Only files named like entries
+        are deleted, and only in a folder that is a stage cache: any other folder raises ZeropsError."""
+        self.check_is_cache("nothing deleted")
         n = 0
         for p, _, _ in self.entries():
             if stage is None or p.parent.parent.name == stage:

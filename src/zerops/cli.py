@@ -5,10 +5,13 @@ Every user-caused problem ends in one line on stderr and a non-zero exit code (2
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from zerops import __version__
 from zerops.config import DEFAULT_PRESET, PRESETS
@@ -45,9 +48,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = models.list_models()
     print(f"cache directory: {models.zerops_home()}")
     for row in rows:
-        state = "ok" if row["size_ok"] else ("wrong size" if row["present"] else "missing")
+        state = ("ok" if row["sha256_ok"] else "bad sha256" if row["size_ok"] else
+                 "wrong size" if row["present"] else "missing")
         print(f"  {row['model']:40s} {row['file']:14s} {state:10s} {row['path']}")
-    if not all(r["size_ok"] for r in rows):
+    if not all(r["sha256_ok"] for r in rows):
         print("run `zerops models fetch` to download the embedded model")
     return 0
 
@@ -56,6 +60,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from zerops.cache import StageCache
 
     cache = StageCache(args.cache)
+    cache.check_is_cache("nothing deleted" if args.cache_command == "clear" else "")
     if args.cache_command == "clear":
         n = cache.clear(args.stage)
         print(f"deleted {n} entries from {cache.root}")
@@ -69,6 +74,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from zerops.outdir import atomic_folder, check_out_dir
+
+    check_out_dir(args.out)                                     # before any work
     import numpy as np
 
     from zerops.config import RenderConfig
@@ -80,11 +88,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     config = RenderConfig(views=args.views, image_size=args.image_size)
     views = render_cloud(cloud, config=config)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for view in views:
-        save_png(out / f"view_{view.name}.png", view.image)
-    sheet = contact_sheet([v.image for v in views], labels=[v.name for v in views])
-    save_png(out / "views.png", sheet)
+    with atomic_folder(out, "render") as tmp:
+        for view in views:
+            save_png(tmp / f"view_{view.name}.png", view.image)
+        sheet = contact_sheet([v.image for v in views], labels=[v.name for v in views])
+        save_png(tmp / "views.png", sheet)
     visible = np.mean([v.visible.mean() for v in views])
     print(f"rendered {len(views)} views of {len(cloud.xyz)} points ({'colored' if cloud.rgb is not None else 'shaded'}, "
           f"{visible:.0%} of points visible per view on average) -> {out}/views.png")
@@ -92,8 +100,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from zerops.outdir import check_out_dir
     from zerops.synthetic import write_benchmark
 
+    check_out_dir(args.out, what="OUT", own_only=False)
     paths = write_benchmark(args.out, per_category=args.per_category, seed=args.seed,
                             categories=_csv(args.categories), n_points=args.points, progress=not args.quiet,
                             shading=args.shading)
@@ -113,6 +123,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from zerops.outdir import check_out_dir
+
+    check_out_dir(args.out, own_only=False)                     # before any work
     from zerops.evaluate import run_eval
 
     options = _pipeline_options(args) if args.method in _PIPELINE_METHODS else {}
@@ -158,7 +171,10 @@ def _stage_cache(args: argparse.Namespace):
 
     if getattr(args, "no_cache", False):
         return None
-    return StageCache(getattr(args, "cache", None), max_gb=getattr(args, "cache_gb", 4.0))
+    gb = getattr(args, "cache_gb", 4.0)
+    if not math.isfinite(gb) or gb <= 0:
+        raise ZeropsError(f"--cache-gb must be a positive number, got {gb}")
+    return StageCache(getattr(args, "cache", None), max_gb=gb)
 
 
 def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
@@ -176,11 +192,12 @@ def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from zerops.io import load_cloud
-    from zerops.pipeline import ZeroPS, build_config
-    from zerops.results import write_segment_outputs
+    from zerops.outdir import check_out_dir
 
-    from zerops.pipeline import build_detector, resolve_part_names
+    check_out_dir(args.out)                                     # before any work: not after a full run
+    from zerops.io import load_cloud
+    from zerops.pipeline import ZeroPS, build_config, build_detector, resolve_part_names
+    from zerops.results import write_segment_outputs
 
     config = build_config(args.preset, args.no_extension, args.passes, args.merge_threshold, args.views,
                           args.prompts, args.fill, args.seed, no_penalty=args.no_penalty, no_check=args.no_check,
@@ -237,11 +254,42 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_in(lo: int, hi: int | None = None, what: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number in [lo, hi] (the message names the bounds)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"between {lo:,} and {hi:,}" if hi is not None else f"at least {lo:,}"
+            raise argparse.ArgumentTypeError(f"must be {bound}{what}, got {value:,}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _points_type() -> Callable[[str], int]:
+    from zerops.limits import MAX_POINTS
+
+    return _int_in(1, MAX_POINTS, " (zerops's limit on points)")
+
+
+_SEED = _int_in(0)
+
+
+def _image_size_type() -> Callable[[str], int]:
+    from zerops.limits import MAX_IMAGE_SIZE
+
+    return _int_in(16, MAX_IMAGE_SIZE)
+
+
 def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="point cloud or mesh (ply, pcd, npy, npz, xyz, txt, obj, glb, gltf, stl, off)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--points", type=int, default=10000, help="points sampled from a mesh input (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed for mesh sampling")
+    p.add_argument("--out", required=True, help="output folder (new, empty, or an earlier result, which is replaced)")
+    p.add_argument("--points", type=_points_type(), default=10000,
+                   help="points sampled from a mesh input (default 10000, at most 50 million)")
+    p.add_argument("--seed", type=_SEED, default=0, help="seed for mesh sampling (>= 0)")
 
 
 def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -260,10 +308,10 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -
     g.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", dest="overrides",
                    help="any setting of ZeroPSConfig, e.g. graph.prior=0 or grouping.n_prompts=32 (repeatable)")
     g.add_argument("--no-extension", action="store_true", help="ablation: skip self-extension")
-    g.add_argument("--passes", type=int, help="self-extension passes (default 2)")
+    g.add_argument("--passes", type=_int_in(0, 100), help="self-extension passes (default 2)")
     g.add_argument("--merge-threshold", type=float, help="merging point-IoU threshold (default 0.3, strict)")
     g.add_argument("--views", choices=["zerops20", "partslip10"], help="view preset (default zerops20)")
-    g.add_argument("--prompts", type=int, help="initial prompts per start view (paper 256, fast 64)")
+    g.add_argument("--prompts", type=_int_in(1, 100_000), help="initial prompts per start view (paper 256, fast 64)")
     g.add_argument("--max-points", type=int, help="larger clouds run SAM on a random subset of this size and copy "
                    "labels back by nearest neighbour (default 100000)")
     g.add_argument("--segmenter", default="embedded" if defaults else None,
@@ -287,8 +335,16 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -
 
 
 # ----------------------------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with the zerops error contract: the usage, then one last line ``zerops: error: …``, exit 2."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"zerops: error: {' '.join(str(message).split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="zerops", description="Zero-shot 3D part segmentation (ZeroPS) with Segment Anything, on CPU or GPU.")
     parser.add_argument("--version", action="version", version=f"zerops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -321,17 +377,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "writes view_<name>.png per view and a contact sheet views.png.")
     _add_input_arguments(p)
     p.add_argument("--views", default="zerops20", choices=["zerops20", "partslip10"], help="view preset")
-    p.add_argument("--image-size", type=int, default=800, help="square image size in pixels (default 800)")
+    p.add_argument("--image-size", type=_image_size_type(), default=800,
+                   help="square image size in pixels (default 800, at most 4096)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("synth", help="generate the procedural part-labelled benchmark (PartNetE layout)",
                        description="Write <OUT>/<Category>/<id>/{pc.ply,label.npy,meta.json} for procedural objects "
                                    "with PartNetE's category and part names. Same seed, same bytes.")
     p.add_argument("out", help="output folder")
-    p.add_argument("--per-category", type=int, default=5, help="shapes per category (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--per-category", type=_int_in(1, 100_000), default=5, help="shapes per category (default 5)")
+    p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     p.add_argument("--categories", help="comma-separated category names (default: all)")
-    p.add_argument("--points", type=int, default=10000, help="points per shape (default 10000)")
+    p.add_argument("--points", type=_points_type(), default=10000,
+                   help="points per shape (default 10000, at most 50 million)")
     p.add_argument("--shading", default="mixed", choices=["mixed", "baked", "flat"],
                    help="baked: textured materials with a fixed light; flat: 1-2 plain colors, no texture or light; "
                         "mixed (default): one shape in three flat")
@@ -347,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "bytes; nothing is written when anything fails.")
     p.add_argument("asset", help="a .urdf, .glb/.gltf, mesh file or folder of mesh files")
     p.add_argument("--out", required=True, help="output shape folder, e.g. DATA/<Category>/<id>")
-    p.add_argument("--points", type=int, default=10000, help="points (default 10000)")
+    p.add_argument("--points", type=_points_type(), default=10000, help="points (default 10000, at most 50 million)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--names", help="part -> class map: a JSON file {\"link\": \"class\"} or 'link=class,link2=class' "
                    "(keys may be wildcards like '*_calf'); without it semantic_seg is -1")
@@ -372,9 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="method name: zerops, labeling (labeling alone, on the ground-truth parts), components, oracle, or a plug-in package.module:factory (default components)")
     p.add_argument("--no-resume", action="store_true", help="recompute every shape instead of resuming")
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
-    p.add_argument("--limit", type=int, help="at most N shapes per category")
+    p.add_argument("--limit", type=_int_in(0), help="at most N shapes per category")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--workers", type=int, default=1, help="compute shapes in N local processes (default 1)")
+    p.add_argument("--workers", type=_int_in(1, 1024), default=1,
+                   help="compute shapes in N local processes (default 1)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="compute shapes as tasks on a Ray cluster (no ADDRESS: a local instance); "
                         "needs pip install 'zerops[ray]'")
@@ -406,9 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "wheel to zoom. Prints the file's path.")
     p.add_argument("dir", help="a result folder written by `zerops segment`")
     p.add_argument("--open", action="store_true", help="open the page in a web browser (when a display is available)")
-    p.add_argument("--serve", type=int, metavar="PORT",
+    p.add_argument("--serve", type=_int_in(0, 65535), metavar="PORT",
                    help="serve DIR on http://127.0.0.1:PORT/ until Ctrl-C (0: any free port)")
-    p.add_argument("--max-points", type=int, default=200_000,
+    p.add_argument("--max-points", type=_int_in(1), default=200_000,
                    help="embed at most this many points (a fixed random subset of larger clouds; default 200000)")
     p.set_defaults(func=cmd_view)
 
@@ -427,26 +486,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every cleanup (temporary folders, worker pools) runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _interrupt_note(args: argparse.Namespace) -> str:
+    """What an interrupted command leaves behind, for the one line it prints."""
+    command = getattr(args, "command", None)
+    if command == "segment":
+        if args.no_cache:
+            return "nothing was written"
+        return "nothing was written; SAM's finished stages are in the stage cache, so a rerun resumes them"
+    if command == "render":
+        return "nothing was written"
+    if command == "eval":
+        return f"finished shapes are kept in {Path(args.out) / 'shapes'}; rerun to resume"
+    if command == "synth":
+        return "the shapes written so far are complete"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    in_main = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         return int(func(args) or 0)
     except ZeropsError as exc:
         print(f"zerops: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("zerops: interrupted (finished results are kept; rerun to resume)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        note = _interrupt_note(args)
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"zerops: {what}" + (f" ({note})" if note else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:
         return 1
+    except MemoryError:
+        print("zerops: error: not enough memory for this input; use fewer points (--points, --max-points) or "
+              "a smaller --image-size", file=sys.stderr)
+        return 2
+    except OSError as exc:      # the file system said no (disk full, permissions, a file vanished)
+        if os.environ.get("ZEROPS_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"zerops: error: {where}{' '.join(str(exc.strerror or exc).split())}", file=sys.stderr)
+        return 2
     except Exception as exc:  # an internal error still ends in one line unless debugging
         if os.environ.get("ZEROPS_DEBUG"):
             raise
         print(f"zerops: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
               "(set ZEROPS_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
         return 1
+    finally:
+        if in_main and old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 if __name__ == "__main__":  # pragma: no cover

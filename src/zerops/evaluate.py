@@ -19,6 +19,8 @@ import inspect
 import json
 import sys
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -192,6 +194,10 @@ def _check_prediction(pred: Any, shape: PartNetEShape, method: str) -> Predictio
         if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
             raise ZeropsError(f"method '{method}' returned {name} labels of shape {arr.shape} ({arr.dtype}) "
                               f"for {shape.path}; expected ({n},) integers")
+        top = len(shape.part_names) if name == "semantic" else n
+        if n and (int(arr.min()) < -1 or int(arr.max()) >= top):
+            raise ZeropsError(f"method '{method}' returned {name} labels in [{int(arr.min())}, {int(arr.max())}] "
+                              f"for {shape.path}; they must lie in [-1, {top - 1}]")
         setattr(pred, name, arr.astype(np.int64, copy=False))
     if (pred.semantic is None) != (pred.instance is None):
         raise ZeropsError(f"method '{method}' must return both semantic and instance labels, or neither")
@@ -319,8 +325,12 @@ def _check_run_manifest(out_dir: Path, method: str, options: Mapping[str, Any], 
     if resume and manifest.is_file():
         try:
             old = json.loads(manifest.read_text(encoding="utf-8"))
-        except ValueError:
-            old = {}
+        except (ValueError, OSError) as exc:
+            raise ZeropsError(f"{manifest}: cannot read this run manifest ({type(exc).__name__}); choose another "
+                              "output folder or rerun with --no-resume") from None
+        if not isinstance(old, dict):
+            raise ZeropsError(f"{manifest}: not a zerops run manifest (a JSON {type(old).__name__}, not an object); "
+                              "choose another output folder or rerun with --no-resume")
         if old.get("key") not in (None, key):
             raise ZeropsError(
                 f"{out_dir} holds results of method '{old.get('method')}' with options {old.get('options')}, "
@@ -337,14 +347,31 @@ def _cached_prediction(path: Path, shape: PartNetEShape, key: str, resume: bool)
         return None
     try:
         cached, cached_key, cached_fp = load_prediction(path)
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable: recompute
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None  # unreadable (empty, truncated, corrupt): recompute
     if cached_key != key:
         raise ZeropsError(f"{path} was made with other method options; choose another output "
                           "folder or rerun without resuming")
-    if cached_fp == shape_fingerprint(shape) and len(cached.part) == shape.n_points:
+    if cached_fp == shape_fingerprint(shape) and _sane_labels(cached, shape):
         return cached
     return None
+
+
+def _sane_labels(pred: Prediction, shape: PartNetEShape) -> bool:
+    """Whether a cached prediction's labels fit the shape: (N,) integers in [-1, N) (semantic: below the
+    number of part names)."""
+    n = shape.n_points
+    for name in ("part", "semantic", "instance"):
+        arr = getattr(pred, name)
+        if arr is None:
+            if name == "part":
+                return False
+            continue
+        top = len(shape.part_names) if name == "semantic" else n
+        if (arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer)
+                or (n and (int(arr.min()) < -1 or int(arr.max()) >= top))):
+            return False
+    return (pred.semantic is None) == (pred.instance is None)
 
 
 def run_eval(

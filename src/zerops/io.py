@@ -192,10 +192,13 @@ def load_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 0) ->
     if p.is_dir():
         raise ZeropsError(f"{p}: is a folder, expected a point cloud or mesh file")
     ext = p.suffix.lower()
-    if ext in readers.CLOUD_EXTENSIONS:
-        return readers.read_cloud_file(p, n_points=n_points, seed=seed)
-    if ext in meshio.MESH_EXTENSIONS:
-        return meshio.load_mesh_cloud(p, n_points=n_points, seed=seed)
+    # a malformed file may hold NaN / huge values: casting them must not print numpy warnings, since
+    # validate_cloud turns them into one error line
+    with np.errstate(all="ignore"):
+        if ext in readers.CLOUD_EXTENSIONS:
+            return readers.read_cloud_file(p, n_points=n_points, seed=seed)
+        if ext in meshio.MESH_EXTENSIONS:
+            return meshio.load_mesh_cloud(p, n_points=n_points, seed=seed)
     supported = sorted(set(readers.CLOUD_EXTENSIONS) | set(meshio.MESH_EXTENSIONS))
     raise ZeropsError(f"{p}: unknown file extension '{p.suffix}'; supported: {' '.join(supported)}")
 

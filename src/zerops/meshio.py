@@ -7,6 +7,7 @@ per-vertex colors (interpolated) or per-face colors. A mesh without any color in
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io import PointCloud, make_cloud
+from zerops.limits import check_points
 
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".stl", ".off", ".dae", ".3mf")
 
@@ -23,14 +25,85 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
     import trimesh
 
     p = Path(path)
+    n_points = check_points(n_points, "n_points (--points)")
+    _check_container(p)
     try:
-        if hasattr(trimesh, "load_scene"):
-            scene = trimesh.load_scene(str(p))
-        else:  # trimesh < 4.5
-            scene = trimesh.load(str(p), force="scene")
+        with warnings.catch_warnings():      # numeric warnings of a malformed file: the checks below speak
+            warnings.simplefilter("ignore")
+            if hasattr(trimesh, "load_scene"):
+                scene = trimesh.load_scene(str(p))
+            else:  # trimesh < 4.5
+                scene = trimesh.load(str(p), force="scene")
+            meshes = _flatten(scene)
     except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
-        raise ZeropsError(f"{p}: cannot read mesh ({type(exc).__name__}: {exc})") from None
-    return cloud_from_trimesh(scene, n_points=n_points, seed=seed, source=str(p))
+        raise ZeropsError(f"{p}: cannot read mesh ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    meshes = [m for m in meshes if len(m.faces) > 0]
+    if not meshes:
+        _explain_no_faces(p)
+        raise ZeropsError(f"{p}: the mesh has no faces; give a mesh with triangles or a point-cloud file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sample_meshes(meshes, n_points, seed=seed, source=str(p))
+    except (ValueError, IndexError, TypeError) as exc:    # malformed geometry trimesh let through
+        raise ZeropsError(f"{p}: cannot sample the mesh ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:160]})") from None
+
+
+def _check_container(p: Path) -> None:
+    """Checks trimesh does not make itself: a .gltf must be JSON, a .glb must start with its signature, a
+    binary .stl must hold the triangles its header declares."""
+    import json
+
+    ext = p.suffix.lower()
+    try:
+        if ext == ".gltf":
+            try:
+                doc = json.loads(p.read_text(encoding="utf-8-sig"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ZeropsError(f"{p}: not a glTF file (invalid JSON: {' '.join(str(exc).split())[:160]})") from None
+            if not isinstance(doc, dict):
+                raise ZeropsError(f"{p}: not a glTF file (expected a JSON object, got {type(doc).__name__})")
+        elif ext == ".glb":
+            with open(p, "rb") as fh:
+                if fh.read(4) != b"glTF":
+                    raise ZeropsError(f"{p}: not a binary glTF file (it does not start with 'glTF')")
+        elif ext == ".stl":
+            size = p.stat().st_size
+            with open(p, "rb") as fh:
+                head = fh.read(84)
+            if len(head) == 84 and not head.lstrip().lower().startswith(b"solid"):
+                declared = int.from_bytes(head[80:84], "little")
+                held = (size - 84) // 50
+                if 84 + 50 * declared != size:
+                    raise ZeropsError(f"{p}: the binary STL header declares {declared} triangles but the file "
+                                      f"holds {held}" + (" and a partial one" if (size - 84) % 50 else ""))
+    except OSError as exc:
+        raise ZeropsError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+def _explain_no_faces(p: Path) -> None:
+    """A mesh file that gave no faces: say whether it is empty, has non-finite vertices or could not be parsed."""
+    import trimesh
+
+    try:
+        if p.stat().st_size == 0:
+            raise ZeropsError(f"{p}: the file is empty")
+        raw = trimesh.load(str(p), process=False)
+        geoms = list(raw.geometry.values()) if isinstance(raw, trimesh.Scene) else [raw]
+        vertices = np.concatenate([np.asarray(getattr(g, "vertices", np.zeros((0, 3))), dtype=np.float64)
+                                   .reshape(-1, 3) for g in geoms] or [np.zeros((0, 3))])
+    except ZeropsError:
+        raise
+    except Exception:  # noqa: BLE001 - the explanation is best effort
+        return
+    if vertices.size and not np.isfinite(vertices).all():
+        bad = int((~np.isfinite(vertices).all(axis=1)).sum())
+        raise ZeropsError(f"{p}: {bad} of {len(vertices)} vertices have NaN or infinite coordinates; "
+                          "the faces that use them were dropped and none remain")
+    if vertices.size == 0:
+        raise ZeropsError(f"{p}: no vertices or faces could be read; the file is truncated, corrupt or not a "
+                          f"{p.suffix.lstrip('.').upper()} mesh")
 
 
 def _flatten(obj: Any) -> list:
@@ -54,8 +127,7 @@ def cloud_from_trimesh(obj: Any, n_points: int = 10000, seed: int = 0, source: s
         if colors is not None and len(colors) == len(obj.vertices) and len(colors):
             rgb = np.asarray(colors)[:, :3].astype(np.float32) / 255.0
         return make_cloud(np.asarray(obj.vertices), rgb, None, source=source)
-    if not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ZeropsError(f"{where}n_points must be a positive integer, got {n_points!r}")
+    n_points = check_points(n_points, f"{where}n_points (--points)")
     meshes = [m for m in _flatten(obj) if len(m.faces) > 0]
     if not meshes:
         raise ZeropsError(f"{where}the mesh has no faces; give a mesh with triangles or a point-cloud file")

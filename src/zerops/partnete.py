@@ -21,6 +21,7 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io import PointCloud, atomic_path, json_dumps, load_cloud, ply_bytes
+from zerops.limits import MAX_LABEL_BYTES, MAX_PICKLE_DEPTH, MAX_PICKLE_OPS, MAX_POINTS
 
 LABEL_KEYS = ("semantic_seg", "instance_seg")
 PICKLE_PROTOCOL = 4
@@ -71,8 +72,32 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
+def _check_pickle_shape(data: bytes) -> None:
+    """Refuse a pickle with more than MAX_PICKLE_OPS opcodes or containers nested deeper than
+    MAX_PICKLE_DEPTH, before anything is built (a few hundred bytes of shared references can describe an
+    object that explodes when it is walked)."""
+    import pickletools
+
+    depth = ops = 0
+    try:
+        for op, _, _ in pickletools.genops(data):
+            ops += 1
+            if ops > MAX_PICKLE_OPS:
+                raise pickle.UnpicklingError(f"more than {MAX_PICKLE_OPS} pickle operations")
+            if op.name == "MARK":
+                depth += 1
+                if depth > MAX_PICKLE_DEPTH:
+                    raise pickle.UnpicklingError(f"containers nested deeper than {MAX_PICKLE_DEPTH} levels")
+            elif any(getattr(s, "name", "") == "mark" for s in op.stack_before):
+                depth -= 1
+    except (ValueError, EOFError) as exc:     # genops: unknown opcode, truncated data
+        raise pickle.UnpicklingError(str(exc)) from None
+
+
 def safe_unpickle(data: bytes) -> Any:
-    """Unpickle ``data`` allowing only numpy arrays/dtypes and plain containers (no code execution)."""
+    """Unpickle ``data`` allowing only numpy arrays/dtypes and plain containers (no code execution), at most
+    :data:`~zerops.limits.MAX_PICKLE_OPS` opcodes and :data:`~zerops.limits.MAX_PICKLE_DEPTH` nested levels."""
+    _check_pickle_shape(data)
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
@@ -95,6 +120,22 @@ def load_partnete_meta(path: str | os.PathLike | None = None) -> dict[str, list[
     return {str(k): list(v) for k, v in table.items()}
 
 
+def _label_array(value: Any, key: str, path: Path) -> np.ndarray:
+    """A label entry as an array without walking arbitrary objects: a numeric ndarray, or a flat list of ints."""
+    if isinstance(value, list):
+        if len(value) > MAX_POINTS or not all(type(v) is int for v in value):
+            raise ZeropsError(f"{path}: '{key}' must be an (N,) integer array, got a list that is not a flat "
+                              "list of integers")
+        try:
+            return np.array(value, dtype=np.int64)
+        except OverflowError:
+            raise ZeropsError(f"{path}: '{key}' holds integers too large for labels") from None
+    if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+        kind = f"an array of {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+        raise ZeropsError(f"{path}: '{key}' must be an (N,) integer array, got {kind}")
+    return value
+
+
 def _labels_from_obj(obj: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
         obj = obj.item()
@@ -102,7 +143,7 @@ def _labels_from_obj(obj: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ZeropsError(f"{path}: expected a dict with keys 'semantic_seg' and 'instance_seg'")
     out = []
     for key in LABEL_KEYS:
-        arr = np.asarray(obj[key])
+        arr = _label_array(obj[key], key, path)
         if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
             raise ZeropsError(f"{path}: '{key}' must be an (N,) integer array, got shape {arr.shape} dtype {arr.dtype}")
         if np.issubdtype(arr.dtype, np.floating) and not np.array_equal(arr, np.round(arr)):
@@ -120,15 +161,22 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np
     arrays (a malicious file raises :class:`ZeropsError` instead of running code). ``allow_pickle=True``
     uses ``np.load(allow_pickle=True)`` -- only for files you trust.
     """
+    from zerops.readers import _NPY_ERRORS, _check_npy_file
+
     p = Path(path)
     if not p.is_file():
         raise ZeropsError(f"{p}: label file not found")
+    if p.stat().st_size > MAX_LABEL_BYTES:
+        raise ZeropsError(f"{p}: {p.stat().st_size:,} bytes is more than a label file for {MAX_POINTS:,} points "
+                          "can be")
     if p.suffix.lower() == ".npz":
         try:
+            _check_npy_file(p)
             with np.load(p, allow_pickle=False) as z:
                 return _labels_from_obj({k: z[k] for k in z.files}, p)
-        except (OSError, ValueError, EOFError) as exc:
-            raise ZeropsError(f"{p}: cannot read label archive ({exc})") from None
+        except _NPY_ERRORS as exc:
+            raise ZeropsError(f"{p}: cannot read label archive ({type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:160]})") from None
     if allow_pickle:
         try:
             obj = np.load(p, allow_pickle=True)
@@ -144,6 +192,9 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            if int(np.prod(shape, dtype=np.float64)) > 2 * MAX_POINTS:
+                raise ZeropsError(f"{p}: declares an array of shape {shape}; zerops reads at most "
+                                  f"{MAX_POINTS:,} labels")
             if dtype != object:
                 return _labels_from_obj(np.load(io.BytesIO(data), allow_pickle=False), p)
             obj = safe_unpickle(data[f.tell():])
@@ -153,10 +204,13 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np
         raise
     except pickle.UnpicklingError as exc:
         raise ZeropsError(
-            f"{p}: unsafe or invalid pickle ({exc}); if you trust this file use allow_pickle=True"
+            f"{p}: not a label file zerops can read safely ({' '.join(str(exc).split())[:160]}); store the labels "
+            "as label.npz with the integer arrays semantic_seg and instance_seg"
         ) from None
+    except RecursionError:
+        raise ZeropsError(f"{p}: cannot read labels (nested too deeply)") from None
     except Exception as exc:  # noqa: BLE001 - malformed input of any kind
-        raise ZeropsError(f"{p}: cannot read labels ({type(exc).__name__}: {exc})") from None
+        raise ZeropsError(f"{p}: cannot read labels ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
     if isinstance(obj, np.ndarray) and obj.dtype != object:
         raise ZeropsError(f"{p}: expected a dict with keys 'semantic_seg' and 'instance_seg', got an array")
     return _labels_from_obj(obj, p)
@@ -188,8 +242,14 @@ def load_partnete_shape(folder: str | os.PathLike, allow_pickle: bool = False) -
             raise ZeropsError(f"{folder / 'meta.json'}: invalid JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise ZeropsError(f"{folder / 'meta.json'}: expected a JSON object")
-    category = str(meta.get("category") or folder.parent.name)
+    category = meta.get("category") or folder.parent.name
+    if not isinstance(category, str):
+        raise ZeropsError(f"{folder / 'meta.json'}: 'category' must be a string, got {type(category).__name__}")
     part_names = meta.get("part_names")
+    if part_names is not None and (not isinstance(part_names, list) or not part_names
+                                   or not all(isinstance(n, str) and n for n in part_names)):
+        got = f"the {type(part_names).__name__} {json.dumps(part_names)[:60]}"
+        raise ZeropsError(f"{folder / 'meta.json'}: 'part_names' must be a non-empty list of names, got {got}")
     if part_names is None:
         table = load_partnete_meta()
         if category not in table:
@@ -206,6 +266,9 @@ def load_partnete_shape(folder: str | os.PathLike, allow_pickle: bool = False) -
             f"{folder}: semantic labels range [{semantic.min()}, {semantic.max()}] but there are "
             f"{len(part_names)} part names"
         )
+    if instance.shape[0] and (instance.min() < -1 or instance.max() >= len(cloud)):
+        raise ZeropsError(f"{folder}: instance ids range [{instance.min()}, {instance.max()}]; they must lie in "
+                          f"[-1, {len(cloud) - 1}] for {len(cloud)} points")
     return PartNetEShape(
         cloud=cloud,
         semantic=semantic,

@@ -6,13 +6,17 @@ handed to :mod:`zerops.meshio` for surface sampling.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io import PointCloud, cloud_from_array, colors_to_unit, make_cloud
+from zerops.limits import MAX_PLY_ROWS, MAX_POINTS
 
 _COLOR_NAMES = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
 _NORMAL_NAMES = (("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"))
@@ -28,10 +32,101 @@ def _first_present(names: set[str], options: tuple[tuple[str, str, str], ...]) -
 # ----------------------------------------------------------------------------------------------- PLY
 
 
+_PLY_SIZES = {"char": 1, "int8": 1, "uchar": 1, "uint8": 1, "short": 2, "int16": 2, "ushort": 2, "uint16": 2,
+              "int": 4, "int32": 4, "uint": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
+
+
+def _ply_layout(path: Path) -> tuple[str, list[tuple[str, int, int, int]], int] | None:
+    """(format, [(element, count, fixed bytes per row, list-length bytes per row)], data offset) from the
+    header, or None when the header is malformed (plyfile then says what is wrong)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    end = re.search(rb"end_header[ \t]*\r?\n", head)
+    if not head.startswith(b"ply") or end is None:
+        return None
+    fmt = ""
+    elements: list[list] = []
+    for raw in head[:end.start()].decode("latin-1").splitlines():
+        words = raw.split()
+        if not words:
+            continue
+        if words[0] == "format" and len(words) >= 2:
+            fmt = words[1]
+        elif words[0] == "element" and len(words) == 3:
+            try:
+                elements.append([words[1], int(words[2]), 0, 0])
+            except ValueError:
+                return None
+        elif words[0] == "property" and elements:
+            if len(words) == 5 and words[1] == "list" and words[2] in _PLY_SIZES:
+                elements[-1][3] += _PLY_SIZES[words[2]]
+            elif len(words) == 3 and words[1] in _PLY_SIZES:
+                elements[-1][2] += _PLY_SIZES[words[1]]
+            else:
+                return None
+    return fmt, [tuple(e) for e in elements], end.end()
+
+
+def _count_text_rows(body: bytes) -> int:
+    """Lines holding something other than whitespace."""
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+    blank = len(re.findall(rb"(?m)^[ \t\r\f\v]*(?:\n|\Z)", body))
+    if body.endswith(b"\n") or not body:
+        blank -= 1          # the empty "line" after the final newline
+    return lines - blank
+
+
+def _check_ply_rows(path: Path) -> None:
+    """The rows the header declares must be the rows the file holds (ascii: lines; binary: bytes)."""
+    layout = _ply_layout(path)
+    if layout is None:
+        return
+    fmt, elements, offset = layout
+    counts = {name: count for name, count, _, _ in elements}
+    if any(c < 0 for c in counts.values()):
+        raise ZeropsError(f"{path}: the PLY header declares a negative element count "
+                          f"({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    if counts.get("vertex", 0) > MAX_POINTS or sum(counts.values()) > MAX_PLY_ROWS:
+        raise ZeropsError(f"{path}: the PLY header declares {counts.get('vertex', 0):,} vertices and "
+                          f"{sum(counts.values()):,} rows; zerops reads at most {MAX_POINTS:,} points")
+    declared = sum(counts.values())
+    what = ", ".join(f"{v} {k}" for k, v in counts.items())
+    if fmt == "ascii":
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            rows = _count_text_rows(fh.read())
+        if rows != declared:
+            raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds {rows}")
+        return
+    if not fmt.startswith("binary"):
+        return
+    body = path.stat().st_size - offset
+    if all(lst == 0 for _, _, _, lst in elements):
+        expected = sum(count * size for _, count, size, _ in elements)
+        last = next((size for _, count, size, _ in reversed(elements) if count and size), 1)
+        if body < expected or body - expected >= last:
+            if len(elements) == 1:
+                rows = f"{body // max(elements[0][2], 1)} rows" + (" and a partial one" if body % max(elements[0][2], 1) else "")
+            else:
+                rows = f"{body} bytes of data, {'fewer' if body < expected else 'more'} than the {expected} declared"
+            raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds {rows}")
+    else:
+        least = sum(count * (size + lst) for _, count, size, lst in elements)
+        if body < least:
+            raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds only "
+                              f"{body} bytes of data, fewer than those rows need (at least {least}); it is truncated")
+
+
 def read_ply(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
-    """PLY (ascii / binary little or big endian, any property order). Faces -> sampled mesh."""
+    """PLY (ascii / binary little or big endian, any property order). Faces -> sampled mesh.
+
+    The rows the header declares must match the data: more or fewer rows is an error naming both counts."""
     from plyfile import PlyData
 
+    try:
+        _check_ply_rows(path)
+    except OSError as exc:
+        raise ZeropsError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         ply = PlyData.read(str(path))
     except Exception as exc:  # noqa: BLE001 - plyfile raises many types for malformed files
@@ -86,7 +181,10 @@ def _pcd_header(raw: bytes, path: Path) -> tuple[dict[str, list[str]], int]:
 
 def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
     """PCD v0.7 (DATA ascii, binary or binary_compressed); fields x y z [rgb|rgba] [normal_x normal_y normal_z]."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ZeropsError(f"{path}: cannot read ({exc.strerror or exc})") from None
     header, start = _pcd_header(raw, path)
     try:
         fields = header["FIELDS"]
@@ -100,6 +198,19 @@ def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
         raise ZeropsError(f"{path}: malformed PCD header (need FIELDS, SIZE, TYPE, POINTS/WIDTH, DATA)") from None
     if not (len(fields) == len(sizes) == len(types) == len(counts)):
         raise ZeropsError(f"{path}: PCD header FIELDS/SIZE/TYPE/COUNT have different lengths")
+    if n < 0:
+        raise ZeropsError(f"{path}: the PCD header declares {n} points; a point count cannot be negative")
+    if "POINTS" in header and "WIDTH" in header:
+        try:
+            grid = int(header["WIDTH"][0]) * int(header.get("HEIGHT", ["1"])[0])
+        except (IndexError, ValueError):
+            raise ZeropsError(f"{path}: malformed PCD header (WIDTH / HEIGHT are not numbers)") from None
+        if grid != n:
+            raise ZeropsError(f"{path}: the PCD header declares {n} points but WIDTH x HEIGHT = {grid}")
+    if n > MAX_POINTS:
+        raise ZeropsError(f"{path}: the PCD header declares {n:,} points; zerops reads at most {MAX_POINTS:,}")
+    if not fields or any(c < 1 for c in counts):
+        raise ZeropsError(f"{path}: PCD header has no FIELDS or a COUNT below 1")
     dtype_fields = []
     for name, size, typ, count in zip(fields, sizes, types, counts):
         code = _PCD_TYPES.get((typ.upper(), size))
@@ -113,16 +224,30 @@ def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
         lookup = {f.split("__")[0]: f for f in reversed(names)}
     else:
         lookup = {f: f for f in names}
-    dtype = np.dtype(dtype_fields)
+    try:
+        dtype = np.dtype(dtype_fields)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ZeropsError(f"{path}: malformed PCD header (FIELDS / COUNT describe no valid record: "
+                          f"{' '.join(str(exc).split())[:120]})") from None
+    if dtype.itemsize == 0 or dtype.itemsize > 1 << 16:
+        raise ZeropsError(f"{path}: malformed PCD header (a point record of {dtype.itemsize} bytes)")
     if mode == "binary":
-        if len(raw) - start < n * dtype.itemsize:
-            raise ZeropsError(f"{path}: PCD binary data is truncated ({n} points announced)")
+        body = len(raw) - start
+        if body < n * dtype.itemsize or body - n * dtype.itemsize >= dtype.itemsize:
+            rows = body // dtype.itemsize
+            raise ZeropsError(f"{path}: the PCD header declares {n} points but the binary data holds {rows}"
+                              + (" and a partial one" if body % dtype.itemsize else ""))
         table = np.frombuffer(raw, dtype=dtype, count=n, offset=start)
     elif mode == "ascii":
+        lines = [ln for ln in raw[start:].decode("ascii", errors="replace").splitlines() if ln.strip()]
+        if len(lines) != n:
+            raise ZeropsError(f"{path}: the PCD header declares {n} points but the file holds {len(lines)} rows")
         try:
-            flat = np.loadtxt(raw[start:].decode("ascii").splitlines(), dtype=np.float64, ndmin=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                flat = np.loadtxt(lines, dtype=np.float64, ndmin=2)
         except ValueError as exc:
-            raise ZeropsError(f"{path}: bad PCD ascii data ({exc})") from None
+            raise ZeropsError(f"{path}: bad PCD ascii data ({' '.join(str(exc).split())[:200]})") from None
         width = sum(counts)
         if flat.size == 0:
             flat = flat.reshape(0, width)
@@ -214,16 +339,75 @@ _NPZ_KEYS = {"xyz": ("xyz", "points", "pos", "coords"), "rgb": ("rgb", "colors",
              "normals": ("normals", "normal")}
 
 
-def read_npy(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
-    """.npy array (N,3|6|9) or .npz with keys xyz/points, rgb/colors, normals (or a single array)."""
+# what numpy and zipfile raise for a malformed .npy / .npz
+_NPY_ERRORS = (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+               zipfile.LargeZipFile, zlib.error)
+
+
+def check_npy_header(fh, where: str | os.PathLike, max_items: int = 9 * MAX_POINTS) -> tuple[tuple, np.dtype]:
+    """Read and check the header of a .npy stream (``fh`` at its start): numeric dtype (no pickled objects)
+    and at most ``max_items`` values. Returns (shape, dtype); raises ZeropsError."""
     try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise ZeropsError(f"{where}: not a valid NumPy array file ({' '.join(str(exc).split())[:160]})") from None
+    if dtype.hasobject:
+        raise ZeropsError(f"{where}: holds Python objects (pickled data), which zerops does not load for point "
+                          "clouds; save a plain numeric array")
+    items = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    if items > max_items:
+        raise ZeropsError(f"{where}: declares an array of shape {shape}; zerops reads at most {MAX_POINTS:,} points")
+    return shape, dtype
+
+
+def _check_npy_file(path: Path) -> None:
+    """Before np.load: the file is a .npy or a .npz (zip) whose arrays are numeric and of a sane size."""
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+        fh.seek(0)
+        if magic == b"\x93NUMPY":
+            check_npy_header(fh, path)
+            return
+    if magic[:4] != b"PK\x03\x04" and magic[:4] != b"PK\x05\x06":
+        raise ZeropsError(f"{path}: not a NumPy .npy or .npz file (it does not start with the NumPy or zip "
+                          "signature)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.file_size > 8 * 9 * MAX_POINTS + (1 << 20):
+                    raise ZeropsError(f"{path}: the member {info.filename} is {info.file_size:,} bytes when "
+                                      f"unpacked; zerops reads at most {MAX_POINTS:,} points")
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as member:
+                        check_npy_header(member, f"{path}:{info.filename}")
+    except _NPY_ERRORS as exc:
+        raise ZeropsError(f"{path}: not a valid .npz archive ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:160]})") from None
+
+
+def read_npy(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
+    """.npy array (N,3|6|9) or .npz with keys xyz/points, rgb/colors, normals (or a single array).
+
+    Headers are checked first: pickled (object) arrays are refused, and no array may declare more values
+    than :data:`zerops.limits.MAX_POINTS` points with 9 columns."""
+    try:
+        _check_npy_file(path)
         data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ZeropsError(f"{path}: cannot read ({exc}); pickled arrays are not loaded") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ZeropsError(f"{path}: cannot read ({exc})") from None
+    except _NPY_ERRORS as exc:
+        raise ZeropsError(f"{path}: cannot read ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     if isinstance(data, np.ndarray):
         return cloud_from_array(data, source=path)
+    try:
+        return _cloud_from_npz(data, path)
+    except _NPY_ERRORS as exc:
+        raise ZeropsError(f"{path}: cannot read ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+
+
+def _cloud_from_npz(data, path: Path) -> PointCloud:
     with data:
         files = list(data.files)
         found = {k: next((name for name in names if name in files), None) for k, names in _NPZ_KEYS.items()}
@@ -245,17 +429,23 @@ def read_npy(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
 def read_columns(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
     """Text columns ``x y z [r g b] [nx ny nz]`` separated by spaces, tabs or commas; '#' comments."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")   # a byte-order mark is not data
     except OSError as exc:
         raise ZeropsError(f"{path}: cannot read ({exc})") from None
     lines = [ln for ln in text.replace(",", " ").replace(";", " ").splitlines()
              if ln.strip() and not ln.lstrip().startswith(("#", "//"))]
     if lines and not _is_numeric_row(lines[0]):
         lines = lines[1:]  # a column-name header line
+    if len(lines) > MAX_POINTS:
+        raise ZeropsError(f"{path}: holds {len(lines):,} rows; zerops reads at most {MAX_POINTS:,} points")
+    if not lines:
+        raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
     try:
-        arr = np.loadtxt(lines, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = np.loadtxt(lines, dtype=np.float64, ndmin=2)
     except ValueError as exc:
-        raise ZeropsError(f"{path}: not numeric columns ({exc})") from None
+        raise ZeropsError(f"{path}: not numeric columns ({' '.join(str(exc).split())[:200]})") from None
     if arr.size == 0:
         raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
     return cloud_from_array(arr, source=path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,10 +156,22 @@ def safe_name(text: str) -> str:
 
 # ----------------------------------------------------------------------------------------------- loading
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    from zerops.readers import _NPY_ERRORS, _check_npy_file
+
     try:
-        with np.load(path, allow_pickle=False) as data:
+        _check_npy_file(path)
+    except OSError as exc:
+        raise ZeropsError(f"{path}: cannot read the result arrays ({exc.strerror or exc})") from None
+    except ZeropsError as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+        raise ZeropsError(f"{path}: cannot read the result arrays ({why}); run `zerops segment` again") from None
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):        # a .npy named parts.npz
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             return {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except _NPY_ERRORS as exc:
         msg = " ".join(str(exc).split())[:160]
         raise ZeropsError(f"{path}: cannot read the result arrays ({type(exc).__name__}: {msg}); "
                           "run `zerops segment` again") from None
@@ -212,6 +223,9 @@ def load_result(folder: str | os.PathLike) -> ResultDir:
                               f"{arr.shape} dtype {arr.dtype}")
         if arr.size and int(arr.min()) < -1:
             raise ZeropsError(f"{where}: '{key}' has ids below -1")
+        if arr.size and int(arr.max()) >= n:      # every id names a group of points: fewer groups than points
+            raise ZeropsError(f"{where}: '{key}' has the id {int(arr.max())}, but ids must be below the number "
+                              f"of points ({n}); the file is corrupt")
         return arr.astype(np.int64)
 
     part_arr = labels("part")
@@ -226,6 +240,14 @@ def load_result(folder: str | os.PathLike) -> ResultDir:
     if semantic is not None and semantic.size and int(semantic.max()) >= len(names):
         raise ZeropsError(f"{where}: 'semantic' refers to class {int(semantic.max())} but only {len(names)} "
                           "part names are stored")
+    listed = summary.get("parts")
+    if isinstance(listed, list) and len(listed) > n:
+        raise ZeropsError(f"{path / 'summary.json'}: lists {len(listed)} parts for {n} points; the file is corrupt")
+    labels_list = summary.get("part_labels")
+    if isinstance(labels_list, list) and len(labels_list) > n:
+        raise ZeropsError(f"{path / 'summary.json'}: lists {len(labels_list)} part labels for {n} points")
+    if len(names) > n:
+        raise ZeropsError(f"{where}: stores {len(names)} part names for {n} points; the file is corrupt")
     points = summary.get("points")
     if isinstance(points, int) and points != n:
         raise ZeropsError(f"{path}: summary.json says {points} points but parts.npz holds {n}; "

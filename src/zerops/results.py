@@ -1,7 +1,8 @@
 """Writing a segmentation result folder: parts.npz, parts.ply, summary.json, views.png (+ debug images).
 
-Every file is written atomically (temp file + rename), and only after the whole computation finished, so
-an interrupted or failed run never leaves a truncated output.
+The folder is written whole or not at all (:func:`zerops.outdir.atomic_folder`): every file goes into a
+temporary sibling folder that replaces the result folder once complete, so an interrupted or failed run leaves
+the previous complete result (or nothing), never a mix of two runs.
 """
 from __future__ import annotations
 
@@ -30,8 +31,15 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
     ``debug/extended_<start>.png`` (that start view's grown groups seen from every view) and
     ``debug/merged.png``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from zerops.outdir import atomic_folder
+
+    with atomic_folder(out_dir, "segment") as tmp:
+        _write_outputs(tmp, result, config=config, source=source, debug=debug)
+    return Path(out_dir)
+
+
+def _write_outputs(out: Path, result: PartResult, config: ZeroPSConfig | None, source: str | None,
+                   debug: bool) -> None:
     arrays: dict[str, np.ndarray] = {"xyz": result.xyz.astype(np.float32), "part": result.part.astype(np.int64)}
     if result.semantic is not None:
         arrays["semantic"] = result.semantic.astype(np.int64)
@@ -75,7 +83,6 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
             save_png(out / "labels.png", sheet)
     if debug and result.views:
         _write_debug(out / "debug", result)
-    return out
 
 
 def _in_views(result: PartResult, labels: np.ndarray) -> np.ndarray:

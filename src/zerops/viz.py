@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -118,15 +117,11 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
         pil = Image.fromarray(_as_rgb_uint8(arr))
     if not target.parent.exists():
         raise ZeropsError(f"cannot write {target}: folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    from zerops.io import atomic_path
+
+    with atomic_path(target) as tmp:            # created with the umask's mode, like every other output
+        with open(tmp, "xb") as fh:
             pil.save(fh, format="PNG")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def part_overlay(view, labels: np.ndarray, shading: float = 0.35) -> np.ndarray:

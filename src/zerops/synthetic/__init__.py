@@ -82,8 +82,9 @@ def generate_shape(category: str, seed: int, n_points: int = 10000, shading: str
     :func:`zerops.synthetic.materials.flat_colors`). Geometry and labels do not depend on it.
     """
     _check_category(category)
-    if int(n_points) < 1:
-        raise ZeropsError(f"n_points must be a positive integer, got {n_points}")
+    from zerops.limits import check_points
+
+    n_points = check_points(n_points, "n_points (--points)")
     if shading not in SHADINGS:
         raise ZeropsError(f"unknown shading {shading!r}; use baked or flat")
     geo, samp, mat, tex = _rngs(category, seed)
@@ -142,6 +143,9 @@ def write_benchmark(out_dir: str | os.PathLike, per_category: int, seed: int,
         _check_category(c)
     if int(per_category) < 1:
         raise ZeropsError(f"per_category must be a positive integer, got {per_category}")
+    from zerops.limits import check_points
+
+    check_points(n_points, "n_points (--points)")           # before the first shape, not in it
     jobs = [(c, i) for c in cats for i in range(int(per_category))]
     out = Path(out_dir)
     folders: list[Path] = []

@@ -1,0 +1,31 @@
+"""Bounds zerops checks before it allocates anything, so a hostile or mistyped input ends in one error line
+instead of exhausting memory (see README, "What zerops checks and guarantees")."""
+from __future__ import annotations
+
+import numbers
+
+from zerops.errors import ZeropsError
+
+#: Most points a cloud may hold, a mesh may be sampled to (``--points``) or a file may declare.
+MAX_POINTS = 50_000_000
+#: Most rows (vertices + faces + other elements) a PLY header may declare.
+MAX_PLY_ROWS = 4 * MAX_POINTS
+#: Largest square view (``--image-size``) zerops renders.
+MAX_IMAGE_SIZE = 4096
+#: Largest ``label.npy`` the restricted unpickler reads (two int64 arrays of MAX_POINTS labels + slack).
+MAX_LABEL_BYTES = 2 * 8 * MAX_POINTS + (1 << 20)
+#: Most pickle opcodes and nesting depth (MARK frames) the restricted unpickler accepts.
+MAX_PICKLE_OPS = 10_000
+MAX_PICKLE_DEPTH = 16
+
+
+def check_points(n: object, what: str = "--points", minimum: int = 1) -> int:
+    """``n`` as an int if it is a whole number in [minimum, MAX_POINTS], else ZeropsError naming ``what``."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ZeropsError(f"{what} must be a whole number, got {n!r}")
+    n = int(n)
+    if n < minimum:
+        raise ZeropsError(f"{what} must be at least {minimum}, got {n}")
+    if n > MAX_POINTS:
+        raise ZeropsError(f"{what} is {n:,}; zerops handles at most {MAX_POINTS:,} points")
+    return n

@@ -1,0 +1,177 @@
+"""Output folders: checked before any work, written whole or not at all.
+
+``check_out_dir(path)`` runs before a command does any work: ``--out`` must be a folder zerops may write (it
+does not exist yet and can be made, or it is empty, or zerops wrote it). ``atomic_folder(path)`` then gives a
+temporary sibling folder to write into; when the block ends without an exception the new folder replaces
+``path`` (an earlier result is moved aside, the new one renamed in, the old one deleted). SIGINT and SIGTERM
+are held back for the two renames, so an interrupted run leaves either the previous complete result or none,
+never a mix.
+
+Ownership: a result folder holds the marker file :data:`MARKER`. zerops replaces a folder only when it is empty,
+or when everything in it is something zerops writes (its outputs, ``viewer.html``, ``export/``, the marker);
+a folder holding any other file is refused before the run starts, so no user file is ever deleted.
+"""
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from zerops.errors import ZeropsError
+
+MARKER = ".zerops-result"
+#: Everything zerops writes into a result folder (`segment`, `render`, `view`, `export`).
+OWN_NAMES = ("parts.npz", "parts.ply", "summary.json", "views.png", "labels.png", "boxes.json", "debug",
+             "viewer.html", "export", "view_*.png", MARKER)
+_TMP_NAME = re.compile(r"\..+\.tmp(\.\w+)?")          # temporary files of an older, interrupted zerops
+_SIBLING = re.compile(r"\.(?P<name>.+)\.zerops-(?P<kind>new|old)-(?P<pid>\d+)-[0-9a-f]+")
+
+
+def _is_own(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pat) for pat in OWN_NAMES) or bool(_TMP_NAME.fullmatch(name))
+
+
+def _target(path: str | os.PathLike) -> Path:
+    target = Path(os.path.abspath(os.fspath(path)))
+    return target.resolve() if target.is_symlink() else target
+
+
+def check_writable_parent(target: Path, what: str = "--out") -> None:
+    """The nearest existing folder above ``target`` must be a folder zerops can create things in."""
+    ancestor = target.parent
+    while not ancestor.exists():
+        if ancestor.is_symlink():
+            raise ZeropsError(f"{what} {target}: {ancestor} is a broken symbolic link")
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ZeropsError(f"{what} {target}: {ancestor} is a file, not a folder")
+    try:
+        probe = ancestor / f".zerops-probe-{os.getpid()}-{secrets.token_hex(4)}"
+        os.mkdir(probe)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise ZeropsError(f"{what} {target}: cannot write in {ancestor} ({exc.strerror or exc})") from None
+
+
+def check_out_dir(path: str | os.PathLike, what: str = "--out", own_only: bool = True) -> Path:
+    """Check, before any work, that ``path`` can become a result folder; return it as an absolute path.
+
+    ``path`` may not exist yet (its nearest existing parent must be writable), or be an empty folder, or a
+    folder zerops wrote (the marker, or an older result) holding nothing but zerops's outputs. With
+    ``own_only=False`` (eval and synth folders, which are added to, never replaced) any folder is accepted.
+    """
+    target = _target(path)
+    if target.exists() and not target.is_dir():
+        kind = "a file" if target.is_file() else "not a folder"
+        raise ZeropsError(f"{what} {path} is {kind}; give a folder (it is created when missing)")
+    if not target.exists():
+        check_writable_parent(target, what)
+        return target
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ZeropsError(f"{what} {path}: cannot write in this folder (permission denied)")
+    check_writable_parent(target, what)          # the new folder is made next to it, then renamed
+    if not own_only:
+        return target
+    try:
+        names = sorted(os.listdir(target))
+    except OSError as exc:
+        raise ZeropsError(f"{what} {path}: cannot list the folder ({exc.strerror or exc})") from None
+    if not names:
+        return target
+    foreign = [n for n in names if not _is_own(n)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ZeropsError(f"{what} {path} holds files zerops did not write ({shown}); zerops replaces a result "
+                          "folder as a whole, so give an empty or new folder")
+    if MARKER not in names and not ({"summary.json", "parts.npz"} <= set(names) or "views.png" in names):
+        raise ZeropsError(f"{what} {path} is not a zerops result folder (no {MARKER}); give an empty or new folder")
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _tidy_siblings(target: Path) -> None:
+    """Remove what a killed zerops (SIGKILL, power loss) left next to ``target``: an unfinished new folder is
+    deleted; a previous result moved aside is put back when ``target`` is missing, else deleted."""
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return
+    for s in siblings:
+        m = _SIBLING.fullmatch(s.name)
+        if not m or m.group("name") != target.name or _pid_alive(int(m.group("pid"))):
+            continue
+        if m.group("kind") == "old" and not target.exists():
+            with contextlib.suppress(OSError):
+                os.rename(s, target)
+            continue
+        shutil.rmtree(s, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back (delivered when the block ends) where the platform allows it."""
+    if hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread():
+        sigs = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    else:  # pragma: no cover - non-POSIX
+        yield
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    with _signals_held():
+        if not target.exists():
+            os.rename(new, target)
+            return
+        old = target.with_name(f".{target.name}.zerops-old-{os.getpid()}-{secrets.token_hex(4)}")
+        os.rename(target, old)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(old, target)
+            raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, kind: str) -> Iterator[Path]:
+    """Yield a new empty folder next to ``path``; when the block succeeds, it becomes ``path`` (replacing an
+    earlier result, see :func:`check_out_dir`); when it fails or is interrupted, it is deleted and ``path`` is
+    left as it was."""
+    target = check_out_dir(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _tidy_siblings(target)
+    new = target.with_name(f".{target.name}.zerops-new-{os.getpid()}-{secrets.token_hex(4)}")
+    os.mkdir(new)                                  # mode 0777 & ~umask, like the files in it
+    try:
+        yield new
+        from zerops import __version__
+
+        (new / MARKER).write_text(json.dumps({"zerops_result": kind, "zerops_version": __version__}) + "\n",
+                                  encoding="utf-8")
+        _swap_in(new, target)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise

@@ -172,3 +172,32 @@ def test_presets_keep_the_spec_stages_and_the_default_is_graph():
     assert preset().graph.enabled and preset().render.shading == "lambert"
     for name in ("paper", "literal", "fast"):
         assert not preset(name).graph.enabled and preset(name).render.shading == "none"
+
+
+def test_result_folder_keeps_the_hierarchy_and_the_viewer_steps_through_it(tmp_path):
+    from zerops.pipeline import PartResult
+    from zerops.resultdir import load_result
+    from zerops.results import write_segment_outputs
+    from zerops.viewer import viewer_payload, viewer_html
+
+    rng = np.random.default_rng(4)
+    xyz, which = _two_boxes_at_right_angle(rng)
+    xyz = xyz.astype(np.float32)
+    cfg = GraphConfig(enabled=True)
+    graph = build_part_graph(normalize(xyz)[0], None, MaskEvidence(len(xyz)), cfg)
+    part = graph_parts(graph, cfg)
+    n_parts = int(part.max()) + 1
+    result = PartResult(xyz=xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(n_parts)],
+                        seconds={"total": 0.0}, decodes=0, counts={}, graph=graph)
+    assert np.array_equal(result.regroup(), part)
+    assert len(np.unique(result.regroup(n_parts=1))) <= 1 + 8          # the root (+ isolated strays)
+    write_segment_outputs(tmp_path / "out", result)
+    loaded = load_result(tmp_path / "out")
+    assert loaded.levels is not None and loaded.levels.shape[1] == len(xyz)
+    counts = [int(lv.max()) + 1 for lv in loaded.levels]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)           # coarse to fine
+    assert np.array_equal(loaded.levels[loaded.level_chosen], part)
+    payload = viewer_payload(loaded)
+    assert [lv["parts"] for lv in payload["levels"]] == counts
+    assert payload["level_chosen"] == loaded.level_chosen
+    assert 'id="level"' in viewer_html(loaded)

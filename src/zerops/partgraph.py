@@ -61,6 +61,28 @@ class PartGraph:
         return leaves[self.superpoints.label]
 
 
+LEVEL_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def hierarchy_levels(graph: PartGraph, chosen: np.ndarray) -> tuple[np.ndarray, int]:
+    """Part labels at several granularities, coarse to fine, for stepping through the merge tree.
+
+    Args:
+        chosen: (N,) the result's own parts (kept as one of the levels).
+    Returns:
+        (L, N) int32 labels (each level renumbered by size) and the index of ``chosen`` among them.
+    """
+    k = int(chosen.max()) + 1
+    levels: dict[int, np.ndarray] = {}
+    for count in LEVEL_COUNTS:
+        if count < graph.tree.n_leaves:
+            lab = graph.parts(n_parts=count)
+            levels.setdefault(int(lab.max()) + 1, lab)
+    levels[k] = chosen
+    counts = sorted(levels)
+    return np.stack([levels[c].astype(np.int32) for c in counts]), counts.index(k)
+
+
 def absorb_small(leaves: np.ndarray, sp: Superpoints, affinity: np.ndarray, min_part: float) -> np.ndarray:
     """(S,) leaf labels with every part below ``min_part`` of the points joined to the adjacent part it is
     most strongly tied to (boundary strength × affinity), smallest first; isolated parts stay."""

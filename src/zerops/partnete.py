@@ -246,10 +246,10 @@ def load_partnete_shape(folder: str | os.PathLike, allow_pickle: bool = False) -
     if not isinstance(category, str):
         raise ZeropsError(f"{folder / 'meta.json'}: 'category' must be a string, got {type(category).__name__}")
     part_names = meta.get("part_names")
-    if part_names is not None and (not isinstance(part_names, list) or not part_names
+    if part_names is not None and (not isinstance(part_names, list)
                                    or not all(isinstance(n, str) and n for n in part_names)):
         got = f"the {type(part_names).__name__} {json.dumps(part_names)[:60]}"
-        raise ZeropsError(f"{folder / 'meta.json'}: 'part_names' must be a non-empty list of names, got {got}")
+        raise ZeropsError(f"{folder / 'meta.json'}: 'part_names' must be a list of names, got {got}")
     if part_names is None:
         table = load_partnete_meta()
         if category not in table:

@@ -61,6 +61,8 @@ class ResultDir:
     summary: dict[str, Any]
     path: Path
     _part_class: list[str | None] = field(default_factory=list, repr=False)
+    levels: np.ndarray | None = None      # (L, N) part labels coarse to fine (graph preset), or None
+    level_chosen: int = 0                 # which level is ``part``
 
     # ------------------------------------------------------------------------------------------ basics
     @property
@@ -253,5 +255,17 @@ def load_result(folder: str | os.PathLike) -> ResultDir:
         raise ZeropsError(f"{path}: summary.json says {points} points but parts.npz holds {n}; "
                           "the folder mixes two runs")
     assert part_arr is not None
+    levels, chosen = None, 0
+    if "levels" in arrays:
+        lv = arrays["levels"]
+        if (lv.ndim != 2 or lv.shape[1] != n or not np.issubdtype(lv.dtype, np.integer)
+                or (lv.size and (int(lv.min()) < 0 or int(lv.max()) >= n))):
+            raise ZeropsError(f"{where}: 'levels' must be an (L, {n}) integer array of part ids in [0, {n}); "
+                              "the file is corrupt")
+        chosen = int(np.asarray(arrays.get("level_chosen", 0)))
+        if not 0 <= chosen < len(lv):
+            raise ZeropsError(f"{where}: 'level_chosen' {chosen} is not one of the {len(lv)} levels")
+        levels = lv.astype(np.int32)
     return ResultDir(xyz=np.ascontiguousarray(xyz, dtype=np.float32), part=part_arr, semantic=semantic,
-                     instance=instance, part_names=names, summary=summary, path=path)
+                     instance=instance, part_names=names, summary=summary, path=path, levels=levels,
+                     level_chosen=chosen)

@@ -47,6 +47,15 @@ def _write_outputs(out: Path, result: PartResult, config: ZeroPSConfig | None, s
         arrays["instance"] = result.instance.astype(np.int64)
     if result.part_names:
         arrays["part_names"] = np.array(result.part_names, dtype=str)
+    if result.graph is not None:                 # the merge tree at several granularities (viewer slider)
+        from zerops.partgraph import hierarchy_levels
+
+        levels, chosen = hierarchy_levels(result.graph, result.part if result.sample is None
+                                          else result.graph.parts())
+        if result.sample is not None:
+            levels = levels[:, result._nearest_sample()]
+        arrays["levels"] = levels
+        arrays["level_chosen"] = np.int64(chosen)
     write_npz(out / "parts.npz", **arrays)
     write_result_ply(out / "parts.ply", result.xyz, result.part, semantic=result.semantic,
                      instance=result.instance)

@@ -64,7 +64,18 @@ def viewer_payload(result: ResultDir, max_points: int = 200_000, seed: int = 0) 
                          "part": by == "part", "color": [int(c) for c in palette[e.id]]} for e in entries],
             "unassigned": int((labels < 0).sum()),
         }
+    levels = []
+    if result.levels is not None:
+        for lab in result.levels:
+            count = int(lab.max()) + 1
+            palette = part_palette(count)
+            sizes = np.bincount(lab, minlength=count)
+            levels.append({"parts": count, "labels": _b64(lab[keep].astype(np.int32)),
+                           "entries": [{"id": j, "name": f"part {j}", "points": int(sizes[j]), "part": True,
+                                        "color": [int(c) for c in palette[j]]} for j in range(count)]})
     return {
+        "levels": levels,
+        "level_chosen": int(result.level_chosen),
         "title": result.path.resolve().name,
         "source": result.source,
         "points_total": n,
@@ -197,6 +208,8 @@ _PAGE = """<!DOCTYPE html>
     <h1 id="title">%TITLE%</h1>
     <div id="info"></div>
     <fieldset id="modes"><legend>color by</legend></fieldset>
+    <div id="granularity" hidden><label>granularity <input type="range" id="level" min="0" max="0" step="1"
+      value="0"></label> <span id="level-parts"></span></div>
     <div id="legend-tools"><button type="button" id="show-all">show all</button>
       <button type="button" id="hide-all">hide all</button>
       <label class="size">point size <input type="range" id="size" min="1" max="6" step="1" value="2"></label></div>
@@ -225,6 +238,8 @@ html,body{margin:0;height:100%;font:13px/1.35 system-ui,-apple-system,"Segoe UI"
 fieldset{border:1px solid #ddd;border-radius:4px;margin:0 0 8px;padding:4px 8px}
 fieldset label{margin-right:10px;white-space:nowrap}
 #legend-tools{margin-bottom:6px}
+#granularity{margin:0 0 8px;color:#555}
+#granularity input{vertical-align:middle;width:120px}
 #legend-tools button{font-size:11px;padding:1px 6px}
 #legend-tools .size{display:block;margin-top:4px;color:#555;font-size:11px}
 #legend-tools .size input{vertical-align:middle;width:110px}
@@ -312,6 +327,28 @@ _SCRIPT = r"""
   document.getElementById("show-all").addEventListener("click", function () { setAll(false); });
   document.getElementById("hide-all").addEventListener("click", function () { setAll(true); });
   document.getElementById("size").addEventListener("input", function (ev) { state.size = +ev.target.value; redraw(); });
+
+  // ---------------------------------------------------------------- granularity: levels of the merge tree
+  var levels = (D.levels || []).map(function (L) {
+    return {parts: L.parts, labels: decode(L.labels, Int32Array), entries: L.entries};
+  });
+  var own = {labels: modes.part.labels, entries: modes.part.entries};
+  function setLevel(i) {
+    var L = i === D.level_chosen ? own : levels[i];
+    modes.part.labels = L.labels; modes.part.entries = L.entries;
+    modes.part.hidden = new Uint8Array(L.entries.length);
+    document.getElementById("level-parts").textContent = levels[i].parts + " parts";
+    document.getElementById("granularity").dataset.level = i;
+    if (state.mode === "part") buildLegend();
+    redraw();
+  }
+  if (levels.length > 1) {
+    var slider = document.getElementById("level");
+    slider.max = levels.length - 1; slider.value = D.level_chosen;
+    document.getElementById("granularity").hidden = false;
+    document.getElementById("level-parts").textContent = levels[D.level_chosen].parts + " parts";
+    slider.addEventListener("input", function (ev) { setLevel(+ev.target.value); });
+  }
 
   // ---------------------------------------------------------------- rendering (orthographic, z-buffered)
   function resize() {

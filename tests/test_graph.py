@@ -201,3 +201,34 @@ def test_result_folder_keeps_the_hierarchy_and_the_viewer_steps_through_it(tmp_p
     assert [lv["parts"] for lv in payload["levels"]] == counts
     assert payload["level_chosen"] == loaded.level_chosen
     assert 'id="level"' in viewer_html(loaded)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--preset", "fast", "--granularity", "0.5"], "graph preset"),
+    (["--granularity", "1.5"], "--granularity must be in [0, 1]"),
+    (["--n-parts", "0"], "--n-parts must be >= 1"),
+    (["--set", "graph.prior"], "SECTION.KEY=VALUE"),
+    (["--set", "graph.nothing=1"], "SECTION.KEY=VALUE"),
+    (["--set", "graph.prior=abc"], "cannot read 'abc' as a float"),
+    (["--set", "graph.enabled=maybe"], "as a bool"),
+])
+def test_graph_switches_fail_in_one_line_before_any_work(tmp_path, capsys, extra, message):
+    from zerops.cli import main
+
+    src = tmp_path / "c.xyz"
+    np.savetxt(src, np.random.default_rng(0).normal(size=(50, 3)))
+    assert main(["segment", str(src), "--out", str(tmp_path / "o"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("zerops: error:") and message in err[-1], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_build_config_reads_graph_switches_and_typed_overrides():
+    from zerops.pipeline import build_config
+
+    cfg = build_config(granularity=0.7, shading="none", overrides=["graph.prior=0", "grouping.n_prompts=32",
+                                                                   "extension.enabled=false"])
+    assert cfg.graph.cut == "threshold" and cfg.graph.threshold == 0.7
+    assert cfg.render.shading == "none" and cfg.graph.prior == 0.0
+    assert cfg.grouping.n_prompts == 32 and cfg.extension.enabled is False
+    assert build_config(n_parts=5).graph.n_parts == 5

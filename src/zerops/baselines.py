@@ -169,3 +169,20 @@ def components(
 
 register_method("oracle", oracle)
 register_method("components", components)
+
+
+def superpoints_oracle(size_fraction: float = 0.003, min_size: int = 12) -> Method:
+    """The ceiling of any merge of the default preset's superpoints: each superpoint takes the ground-truth
+    instance most of its points carry (reads labels: a measurement, not a method)."""
+    from zerops.render import normalize
+    from zerops.superpoints import compute_superpoints, oracle_merge
+
+    def run(shape: PartNetEShape) -> Prediction:
+        xyz, _, _ = normalize(shape.cloud.xyz)
+        sp = compute_superpoints(xyz, shape.cloud.rgb, size_fraction=size_fraction, min_size=min_size)
+        return Prediction(part=oracle_merge(sp.label, shape.instance))
+
+    return run
+
+
+register_method("superpoints-oracle", superpoints_oracle)

@@ -140,10 +140,45 @@ def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10,
     if eps is not None:
         keep &= dist.reshape(-1) <= eps
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    # small pieces no k-NN pair joins to the rest (a dense clump whose neighbours all lie inside it) get one
+    # edge from their point nearest to another piece, so that they can still join a part
+    lo, hi = _bridge_islands(xyz, label, lo, hi)
     if len(lo) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     pairs, counts = np.unique(np.stack([lo, hi], axis=1), axis=0, return_counts=True)
     return pairs.astype(np.int64), counts.astype(np.float64)
+
+
+def _bridge_islands(xyz: np.ndarray, label: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    max_island: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Edge lists (lo, hi) plus one edge per small island of the segment graph (under ``max_island`` of the
+    points) to its nearest other piece, repeated while there are such islands (two clumps side by side first
+    join each other, then the rest). Larger pieces stay apart: separate parts, not stray clumps."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n_seg = int(label.max()) + 1
+    for _ in range(8):
+        graph = coo_matrix((np.ones(len(lo)), (lo, hi)), shape=(n_seg, n_seg))
+        n_comp, comp = connected_components(graph, directed=False)
+        if n_comp <= 1:
+            break
+        point_comp = comp[label]
+        largest = np.bincount(point_comp).argmax()
+        extra = []
+        for c in range(n_comp):
+            inside = point_comp == c
+            if c == largest or inside.all() or inside.sum() >= max_island * len(label):
+                continue
+            d, j = cKDTree(xyz[~inside]).query(xyz[inside], k=1)
+            i = int(np.argmin(d))
+            a, b = int(label[np.flatnonzero(inside)[i]]), int(label[np.flatnonzero(~inside)[j[i]]])
+            extra.append((min(a, b), max(a, b)))
+        if not extra:
+            break
+        lo = np.concatenate([lo, np.asarray([e[0] for e in extra], dtype=np.int64)])
+        hi = np.concatenate([hi, np.asarray([e[1] for e in extra], dtype=np.int64)])
+    return lo, hi
 
 
 def oracle_merge(label: np.ndarray, gt: np.ndarray) -> np.ndarray:

@@ -85,14 +85,20 @@ class GraphConfig:
     size_fraction: float = 0.003     # superpoint size cap as a fraction of the points …
     min_size: int = 12               # … but never below this many points
     angle_deg: float = 20.0          # region growing: max normal angle between neighbours
+    normal_k: int = 16               # region growing: neighbours of the PCA normals (the baseline's)
+    crease_normal_k: int = 8         # superpoints also cut where growing with these few neighbours and …
+    max_variation: float = 0.02      # … this crease gate cuts (right-angle creases); 0 = no such cut
     color_dist: float = 0.15         # region growing: max RGB distance between neighbours (colored clouds)
     min_region: float = 0.01         # regions below this fraction of the cloud join their neighbours
     mask_min_score: float = 0.5      # initial-group candidates above this predicted IoU count as evidence
     size_power: float = 2.0          # mask weight = predicted IoU × (1 − share of the view's object) ** this
     prior: float = 0.3               # affinity bonus (+prior/2) inside a region, malus across regions
+    regions_first: bool = True       # the tree joins superpoints inside each region first: regions are nodes
     cut: str = "auto"                # auto: per-object cut by mask support | threshold: at ``threshold``
     cut_margin: float = 0.1          # auto: a node stays whole only if its support beats its halves' by this
-    support_max_share: float = 0.9   # auto: masks covering more of their view's object are not evidence
+    support_max_share: float = 1.0   # auto: masks covering more of their view's object are not evidence
+    join_regions: bool = False       # auto: may a part join several geometric regions (off: regions are the
+                                     # coarsest parts, SAM only splits them; measured safer, see README)
     support_prior: float = 0.3       # auto: support shrunk towards this as if one more view had shown it
     min_part: float = 0.005          # auto: parts below this fraction of the points join their best neighbour
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+BOOST = 1e3      # key offset of the edges merged first
+
+
 @dataclass
 class MergeTree:
     """The merges of :func:`agglomerate`, in order.
@@ -68,24 +71,32 @@ class MergeTree:
 
 
 def agglomerate(n_nodes: int, edges: np.ndarray, affinity: np.ndarray, strength: np.ndarray | None = None,
-                sizes: np.ndarray | None = None) -> MergeTree:
+                sizes: np.ndarray | None = None, first: np.ndarray | None = None) -> MergeTree:
     """Greedy graph-constrained average linkage.
 
     Args:
         n_nodes: S. edges: (E, 2) int pairs. affinity: (E,) float, larger = more alike (finite).
         strength: (E,) positive edge weights of the average (default 1).
         sizes: (S,) leaf sizes recorded in the tree (default 1).
+        first: (E,) bool edges to merge across before any other (e.g. inside one geometric region, so
+            that every region is a node of the tree); the recorded values stay the true mean affinities.
     Returns:
         The :class:`MergeTree` of all merges until no edge is left. Ties: the lower cluster pair first.
     """
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     affinity = np.asarray(affinity, dtype=np.float64)
     strength = np.ones(len(edges)) if strength is None else np.asarray(strength, dtype=np.float64)
+    # a "first" pair's key is lifted by BOOST (clusters joined by first edges only: every first edge of a
+    # pair is first, so pairs never mix; see the docstring)
+    boost = np.zeros(len(edges)) if first is None else np.where(np.asarray(first, bool), BOOST, 0.0)
     num: list[dict[int, float]] = [dict() for _ in range(2 * n_nodes)]
+    raw: list[dict[int, float]] = [dict() for _ in range(2 * n_nodes)]      # the same sums without the boost
     den: list[dict[int, float]] = [dict() for _ in range(2 * n_nodes)]
-    for (a, b), f, s in zip(edges.tolist(), affinity.tolist(), strength.tolist()):
+    for (a, b), f, g, s in zip(edges.tolist(), (affinity + boost).tolist(), affinity.tolist(), strength.tolist()):
         if a == b:
             continue
+        raw[a][b] = raw[a].get(b, 0.0) + s * g
+        raw[b][a] = raw[a][b]
         num[a][b] = num[a].get(b, 0.0) + s * f
         den[a][b] = den[a].get(b, 0.0) + s
         num[b][a], den[b][a] = num[a][b], den[a][b]
@@ -104,18 +115,20 @@ def agglomerate(n_nodes: int, edges: np.ndarray, affinity: np.ndarray, strength:
         alive[a] = alive[b] = False
         alive[c] = True
         merges.append((a, b))
-        values.append(-neg)
+        values.append(raw[a][b] / den[a][b])
         for old in (a, b):
             for k in list(num[old]):
                 if k in (a, b):
                     continue
                 num[c][k] = num[c].get(k, 0.0) + num[old][k]
+                raw[c][k] = raw[c].get(k, 0.0) + raw[old][k]
                 den[c][k] = den[c].get(k, 0.0) + den[old][k]
-                del num[k][old], den[k][old]
+                del num[k][old], den[k][old], raw[k][old]
             num[old].clear()
+            raw[old].clear()
             den[old].clear()
         for k in num[c]:
-            num[k][c], den[k][c] = num[c][k], den[c][k]
+            num[k][c], den[k][c], raw[k][c] = num[c][k], den[c][k], raw[c][k]
             heapq.heappush(heap, (-num[c][k] / den[c][k], min(c, k), max(c, k)))
     return MergeTree(n_leaves=n_nodes, merges=np.asarray(merges, dtype=np.int64).reshape(-1, 2),
                      values=np.asarray(values, dtype=np.float64),

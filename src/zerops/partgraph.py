@@ -27,7 +27,7 @@ from zerops.config import GraphConfig
 from zerops.evidence import MaskEvidence, edge_affinity, superpoint_evidence
 from zerops.graphmerge import MergeTree, agglomerate
 from zerops.superpoints import Superpoints, compute_superpoints
-from zerops.treecut import best_cut, node_support
+from zerops.treecut import best_cut, node_support, regions_spanned
 
 
 @dataclass
@@ -49,12 +49,16 @@ class PartGraph:
     masks: int
     margin: float = 0.1
     min_part: float = 0.005
+    join_regions: bool = False
 
     def parts(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
         """(N,) int64 part per point (largest part 0): the tree cut at an affinity ``threshold`` or at
         ``n_parts`` parts; with neither, the per-object cut by mask support."""
         if threshold is None and n_parts is None:
-            leaves = best_cut(self.tree, self.support, self.superpoints.sizes(), self.margin)
+            margin = np.full(len(self.support), float(self.margin))
+            if not self.join_regions:               # a node spanning regions is always split
+                margin[regions_spanned(self.tree, self.superpoints.region) > 1] = np.inf
+            leaves = best_cut(self.tree, self.support, self.superpoints.sizes(), margin)
             leaves = absorb_small(leaves, self.superpoints, self.affinity, self.min_part)
         else:
             leaves = self.tree.cut(threshold=threshold, n_parts=n_parts)
@@ -137,7 +141,8 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     """
     sp = superpoints if superpoints is not None else compute_superpoints(
         xyz, rgb, angle_deg=config.angle_deg, color_dist=config.color_dist, min_region=config.min_region,
-        size_fraction=config.size_fraction, min_size=config.min_size)
+        size_fraction=config.size_fraction, min_size=config.min_size, normal_k=config.normal_k,
+        crease_normal_k=config.crease_normal_k, max_variation=config.max_variation or None)
     if len(ev):
         F, V, _ = superpoint_evidence(ev, sp.label, sp.count)
         sam, _ = edge_affinity(F, V, mask_weights(ev, config.size_power), sp.edges)
@@ -145,11 +150,12 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
         sam = np.full(len(sp.edges), np.nan)
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     affinity = np.where(np.isnan(sam), 0.5, sam) + config.prior * (same_region - 0.5)
-    tree = agglomerate(sp.count, sp.edges, affinity, sp.strength, sp.sizes())
+    tree = agglomerate(sp.count, sp.edges, affinity, sp.strength, sp.sizes(),
+                       first=same_region > 0 if config.regions_first else None)
     support = node_support(tree, ev, sp.label, max_share=config.support_max_share, prior=config.support_prior,
                            region=sp.region)
     return PartGraph(superpoints=sp, evidence=sam, affinity=affinity, tree=tree, support=support, masks=len(ev),
-                     margin=config.cut_margin, min_part=config.min_part)
+                     margin=config.cut_margin, min_part=config.min_part, join_regions=config.join_regions)
 
 
 def graph_parts(graph: PartGraph, config: GraphConfig) -> np.ndarray:

@@ -94,8 +94,8 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
 
 def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *, angle_deg: float = 20.0,
                         color_dist: float | None = 0.15, min_region: float = 0.01, size_fraction: float = 0.006,
-                        min_size: int = 12, eps_factor: float = 3.0, k: int = 10, normal_k: int = 8,
-                        max_variation: float | None = 0.02) -> Superpoints:
+                        min_size: int = 12, eps_factor: float = 3.0, k: int = 10, normal_k: int = 16,
+                        crease_normal_k: int = 8, max_variation: float | None = 0.02) -> Superpoints:
     """Regions (normal / color continuity) cut into chunks of at most ``max(min_size, size_fraction × N)``.
 
     Args:
@@ -111,9 +111,15 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *, angle
     n = len(xyz)
     if n < 4:
         raise ZeropsError(f"need at least 4 points for superpoints, got {n}")
-    regions = fill_nearest(segment_components(xyz, rgb, eps_factor=eps_factor, angle_deg=angle_deg,
-                                              color_dist=color_dist, min_region=min_region, normal_k=normal_k,
-                                              max_variation=max_variation), xyz)
+    common = dict(eps_factor=eps_factor, angle_deg=angle_deg, color_dist=color_dist, min_region=min_region)
+    regions = fill_nearest(segment_components(xyz, rgb, normal_k=normal_k, **common), xyz)
+    base_of = None
+    if crease_normal_k:     # atoms also cut where a crease-sensitive growing cuts; regions stay the baseline's
+        fine = fill_nearest(segment_components(xyz, rgb, normal_k=crease_normal_k, max_variation=max_variation,
+                                               **common), xyz)
+        pairs, regions = np.unique(np.stack([regions, fine], axis=1), axis=0, return_inverse=True)
+        regions = regions.reshape(-1)
+        base_of = pairs[:, 0]
     cap = max(int(min_size), int(round(size_fraction * n)))
     label = np.empty(n, dtype=np.int64)
     region_of: list[int] = []
@@ -123,7 +129,7 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *, angle
             continue
         chunk = split_region(xyz[idx], cap)
         label[idx] = len(region_of) + chunk
-        region_of.extend([r] * (int(chunk.max()) + 1))
+        region_of.extend([r if base_of is None else int(base_of[r])] * (int(chunk.max()) + 1))
     edges, strength = superpoint_graph(xyz, label, k=k, eps=eps_factor * point_spacing(xyz))
     return Superpoints(label=label, region=np.asarray(region_of, dtype=np.int64), edges=edges, strength=strength)
 

@@ -81,10 +81,21 @@ def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, max_share
     return (total + base * prior_views) / (count + prior_views)
 
 
-def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray, margin: float = 0.0) -> np.ndarray:
+def regions_spanned(tree: MergeTree, region: np.ndarray) -> np.ndarray:
+    """(nodes,) int64 number of geometric regions each tree node touches (``region``: (S,) per leaf)."""
+    nodes = node_members(tree)
+    onehot = csr_matrix((np.ones(len(region), np.float32), (np.arange(len(region)), region)),
+                        shape=(len(region), int(region.max()) + 1))
+    return np.asarray(((nodes @ onehot) > 0).sum(axis=1)).ravel().astype(np.int64)
+
+
+def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray,
+             margin: float | np.ndarray = 0.0) -> np.ndarray:
     """(S,) leaf labels of the cut maximizing the sum over chosen nodes of size × support (renumbered by
     size), where a node is kept whole only when it beats the best cut of its children by ``margin`` × its
     size: near-ties between a well-supported union and its equally well-supported halves go to the halves.
+    ``margin`` is one number or one per node (e.g. negative for nodes that join several regions: joining
+    regions then needs a clear gain).
 
     ``sizes``: (S,) points per leaf. Nodes never merged (separate graph components) are roots of their own.
     """
@@ -93,11 +104,12 @@ def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray, margin: fl
     for i, (a, b) in enumerate(tree.merges.tolist()):
         node_size[n + i] = node_size[a] + node_size[b]
     value = node_size * support
+    margin = np.broadcast_to(np.asarray(margin, dtype=np.float64), value.shape)
     best = value.copy()
     keep = np.ones(n + k, dtype=bool)
     for i, (a, b) in enumerate(tree.merges.tolist()):
         split = best[a] + best[b]
-        if split + margin * node_size[n + i] > value[n + i]:
+        if split + margin[n + i] * node_size[n + i] > value[n + i]:
             best[n + i] = split
             keep[n + i] = False
     # walk down from the roots: a kept node labels all its leaves

@@ -238,3 +238,11 @@ def test_build_config_reads_graph_switches_and_typed_overrides():
     assert cfg.render.shading == "none" and cfg.graph.prior == 0.0
     assert cfg.grouping.n_prompts == 32 and cfg.extension.enabled is False
     assert build_config(n_parts=5).graph.n_parts == 5
+
+
+def test_the_default_runs_without_self_extension_unless_asked():
+    from zerops.pipeline import build_config
+
+    assert not build_config().extension.enabled
+    assert build_config(extension=True).extension.enabled
+    assert build_config("fast").extension.enabled

@@ -184,9 +184,10 @@ def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
             "segmenter": args.segmenter, "device": args.device, "detector": args.detector,
             "no_penalty": args.no_penalty, "no_check": args.no_check, "prompt_style": args.prompt_style,
             "confidence": args.confidence, "max_points": args.max_points, "granularity": args.granularity,
-            "n_parts": args.n_parts, "shading": args.shading, "overrides": args.overrides}
+            "n_parts": args.n_parts, "shading": args.shading, "overrides": args.overrides,
+            "extension": args.extension}
     defaults = {"preset": DEFAULT_PRESET, "no_extension": False, "segmenter": "embedded", "device": "cpu"}
-    flags = ("no_extension", "no_penalty", "no_check")
+    flags = ("no_extension", "no_penalty", "no_check", "extension")
     return {k: v for k, v in opts.items() if v is not None and (not only_set or v != defaults.get(k))
             and not (k in flags and v is False)}
 
@@ -203,7 +204,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
                           args.prompts, args.fill, args.seed, no_penalty=args.no_penalty, no_check=args.no_check,
                           prompt_style=args.prompt_style, confidence=args.confidence, max_points=args.max_points,
                           granularity=args.granularity, n_parts=args.n_parts, shading=args.shading,
-                          overrides=args.overrides)
+                          overrides=args.overrides, extension=args.extension)
     names = resolve_part_names(args.parts, args.category)      # checked before any heavy work
     if names is None and args.detector:
         raise ZeropsError("--detector names parts: give --parts 'arm,back,leg,seat,wheel' or --category Chair")
@@ -308,6 +309,8 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser, defaults: bool = True) -
     g.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", dest="overrides",
                    help="any setting of ZeroPSConfig, e.g. graph.prior=0 or grouping.n_prompts=32 (repeatable)")
     g.add_argument("--no-extension", action="store_true", help="ablation: skip self-extension")
+    g.add_argument("--extension", action="store_true",
+                   help="run self-extension also in the graph preset (off there by default; see README)")
     g.add_argument("--passes", type=_int_in(0, 100), help="self-extension passes (default 2)")
     g.add_argument("--merge-threshold", type=float, help="merging point-IoU threshold (default 0.3, strict)")
     g.add_argument("--views", choices=["zerops20", "partslip10"], help="view preset (default zerops20)")

@@ -495,11 +495,15 @@ def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, 
                  no_check: bool = False, prompt_style: str | None = None,
                  confidence: str | None = None, max_points: int | None = None, granularity: float | None = None,
                  n_parts: int | None = None, shading: str | None = None,
-                 overrides: Sequence[str] | None = None) -> ZeroPSConfig:
+                 overrides: Sequence[str] | None = None, extension: bool = False) -> ZeroPSConfig:
     """The configuration behind the CLI/eval switches (``--preset``, ``--no-extension``, ``--passes`` …;
     ``overrides``: ``section.key=value`` strings, applied last)."""
     cfg = preset(preset_name)
     over: dict[str, Any] = {}
+    if extension and no_extension:
+        raise ZeropsError("--extension and --no-extension contradict each other")
+    if extension:
+        over["extension.enabled"] = True
     if granularity is not None or n_parts is not None:
         if not cfg.graph.enabled:
             raise ZeropsError(f"--granularity / --n-parts cut the merge tree of the graph preset, not '{preset_name}'")
@@ -598,7 +602,8 @@ def _zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", de
                    detector: str | None = None, no_penalty: bool = False, no_check: bool = False,
                    prompt_style: str | None = None, confidence: str | None = None, detector_seed: int = 0,
                    max_points: int | None = None, granularity: float | None = None, n_parts: int | None = None,
-                   shading: str | None = None, overrides: Sequence[str] | None = None):
+                   shading: str | None = None, overrides: Sequence[str] | None = None,
+                   extension: bool = False):
     """``zerops eval --method zerops``: the pipeline as an evaluation method. Class-agnostic parts; with a
     ``detector`` also semantic / instance labels (an ``oracle`` detector is given each shape's ground truth).
     ``cache``: stage-cache folder (None: no stage cache)."""
@@ -607,7 +612,7 @@ def _zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", de
     cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts,
                        no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence,
                        max_points=max_points, granularity=granularity, n_parts=n_parts, shading=shading,
-                       overrides=overrides)
+                       overrides=overrides, extension=extension)
     det = build_detector(detector, device, cfg, seed=detector_seed) if detector is not None else None
     model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False, cache=cache, detector=det)
 

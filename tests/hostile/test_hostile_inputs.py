@@ -185,7 +185,7 @@ def test_part_names_must_be_a_list(cli, tmp_path):
     meta["part_names"] = "arm"
     (shape / "meta.json").write_text(json.dumps(meta))
     rc, _, err = cli("eval", tmp_path / "data", "--out", tmp_path / "ev", "--method", "oracle", "--quiet")
-    assert_error(rc, err, "meta.json", "'part_names' must be a non-empty list", '"arm"')
+    assert_error(rc, err, "meta.json", "'part_names' must be a list of names", '"arm"')
 
 
 # ----------------------------------------------------------------------------------------------- result ids

@@ -43,7 +43,7 @@ def test_eval_grid_writes_tables_and_reuses_the_stage_cache(tmp_path, capsys):
     write_partnete_shape(tmp_path / "data" / "Table" / "0000", s.xyz, rgb, s.semantic, s.instance,
                          {"category": "Table", "part_names": s.part_names})
     code = main(["eval", str(tmp_path / "data"), "--out", str(tmp_path / "grid"), "--method", "zerops",
-                 "--segmenter", "fakes:ColorRegionSegmenter", "--prompts", "32", "--detector", "oracle:perfect",
+                 "--segmenter", "fakes:ColorRegionSegmenter", "--preset", "fast", "--prompts", "32", "--detector", "oracle:perfect",
                  "--quiet", "--cache", str(tmp_path / "stages"), "--ablate", "extension,penalty",
                  "--sweep", "merge_threshold=0.3,0.5"])
     assert code == 0

@@ -214,7 +214,7 @@ def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path):
     rgb = np.where(s.instance[:, None] >= 0, pal[np.maximum(s.instance, 0) + 1], 0.5)
     write_partnete_shape(tmp_path / "data" / "Table" / "0000", s.xyz, rgb, s.semantic, s.instance,
                          {"category": "Table", "part_names": s.part_names})
-    args = ["eval", str(tmp_path / "data"), "--method", "zerops", "--segmenter", "fakes:ColorRegionSegmenter",
+    args = ["eval", str(tmp_path / "data"), "--method", "zerops", "--segmenter", "fakes:ColorRegionSegmenter", "--preset", "fast",
             "--prompts", "32", "--detector", "oracle:perfect", "--quiet", "--cache", str(tmp_path / "stages")]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     rep = json.loads((tmp_path / "a" / "report.json").read_text())

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zerops.config import GraphConfig
+from zerops.errors import ZeropsError
 from zerops.evidence import MaskEvidence, edge_affinity, superpoint_evidence
 from zerops.graphmerge import MergeTree, agglomerate
 from zerops.superpoints import Superpoints, compute_superpoints
@@ -165,6 +166,5 @@ def graph_parts(graph: PartGraph, config: GraphConfig) -> np.ndarray:
     if config.cut == "threshold":
         return graph.parts(threshold=config.threshold)
     if config.cut != "auto":
-        from zerops.errors import ZeropsError
         raise ZeropsError(f"unknown graph cut '{config.cut}': use auto or threshold")
     return graph.parts()

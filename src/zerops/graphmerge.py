@@ -18,6 +18,18 @@ import numpy as np
 BOOST = 1e3      # key offset of the edges merged first
 
 
+def renumber_by_weight(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(S,) int64 ``labels`` (any ints ≥ 0) renumbered 0, 1, … by decreasing total ``weights`` ((S,) float),
+    ties by first label."""
+    _, lab = np.unique(labels, return_inverse=True)
+    lab = lab.reshape(-1)
+    weight = np.bincount(lab, weights=np.asarray(weights, dtype=np.float64), minlength=int(lab.max()) + 1)
+    order = np.lexsort((np.arange(len(weight)), -weight))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[lab]
+
+
 @dataclass
 class MergeTree:
     """The merges of :func:`agglomerate`, in order.
@@ -50,13 +62,7 @@ class MergeTree:
             if np.array_equal(nxt, root):
                 break
             root = nxt
-        _, lab = np.unique(root, return_inverse=True)
-        lab = lab.reshape(-1)
-        weight = np.bincount(lab, weights=self.sizes, minlength=lab.max() + 1)
-        order = np.lexsort((np.arange(len(weight)), -weight))
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        return rank[lab].astype(np.int64)
+        return renumber_by_weight(root, self.sizes)
 
     def cut(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
         """(S,) leaf labels at an affinity ``threshold`` or at (about) ``n_parts`` clusters — as close as the

@@ -26,7 +26,7 @@ import numpy as np
 from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
 from zerops.evidence import MaskEvidence, edge_affinity, superpoint_evidence
-from zerops.graphmerge import MergeTree, agglomerate
+from zerops.graphmerge import MergeTree, agglomerate, renumber_by_weight
 from zerops.superpoints import Superpoints, compute_superpoints
 from zerops.treecut import best_cut, node_support, regions_spanned
 
@@ -112,13 +112,7 @@ def absorb_small(leaves: np.ndarray, sp: Superpoints, affinity: np.ndarray, min_
             break
         if not moved:
             break
-    _, leaves = np.unique(leaves, return_inverse=True)
-    leaves = leaves.reshape(-1)
-    weight = np.bincount(leaves, weights=sizes)
-    order = np.lexsort((np.arange(len(weight)), -weight))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[leaves]
+    return renumber_by_weight(leaves, sizes)
 
 
 def mask_weights(ev: MaskEvidence, size_power: float) -> np.ndarray:

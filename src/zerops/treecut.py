@@ -12,7 +12,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from zerops.evidence import MaskEvidence
-from zerops.graphmerge import MergeTree
+from zerops.graphmerge import MergeTree, renumber_by_weight
 
 
 def node_members(tree: MergeTree) -> csr_matrix:
@@ -133,8 +133,4 @@ def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray,
             part += 1
         else:
             stack.extend(children[node])
-    weight = np.bincount(label, weights=sizes, minlength=part)
-    order = np.lexsort((np.arange(part), -weight))
-    rank = np.empty(part, dtype=np.int64)
-    rank[order] = np.arange(part)
-    return rank[label]
+    return renumber_by_weight(label, sizes)

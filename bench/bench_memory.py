@@ -3,7 +3,7 @@
 Usage: python bench/bench_memory.py [--sizes 10000 100000 1000000] [--segmenter embedded]
        [--preset fast] [--out bench/memory.json]
 
-Clouds are synthetic shapes (``zerops.synthetic``, Chair seed 0) sampled at the given size. Above
+Clouds are synthetic shapes (``zerops.eval.synthetic``, Chair seed 0) sampled at the given size. Above
 ``ZeroPSConfig.max_points`` (100,000) the SAM work runs on a random subset and labels are copied back to
 every point by nearest neighbour. Target: a 1M-point cloud within 8 GB on CPU.
 """
@@ -21,7 +21,7 @@ CHILD = """
 import json, resource, sys, time
 import numpy as np
 from zerops.pipeline import ZeroPS, build_config
-from zerops.synthetic import generate_shape
+from zerops.eval.synthetic import generate_shape
 n, segmenter, preset = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = generate_shape("Chair", 0, n_points=n)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

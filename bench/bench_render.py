@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from zerops.config import RenderConfig
-from zerops.render import Renderer, normalize
+from zerops.render.renderer import Renderer, normalize
 
 
 def synthetic_cloud(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 Speed: image encoder seconds per 800x800 view; 3-candidate decode milliseconds per prompt (4-point prompt
 sets, masks at 800x800) at batch 1 and 64, next to the shipped single-mask graph per prompt.
 
-Quality: renders of synthetic shapes (zerops.synthetic) and the real shapes in data/real. For every
+Quality: renders of synthetic shapes (zerops.eval.synthetic) and the real shapes in data/real. For every
 ground-truth part instance with >= --min-pixels pixels in a view, prompt with 1 point (the visible part
 point nearest the mean of the part's visible points) and with the spec's 4 points (3 FPS over the
 visible part points + that point). The chosen mask is scored by IoU against the part's pixels (pixels
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zerops.pointops import farthest_point_sampling
-from zerops.render import render_cloud
+from zerops.geometry.pointops import farthest_point_sampling
+from zerops.render.renderer import render_cloud
 from zerops.segmenters import PromptSet, select_masks
 from zerops.segmenters.embedded import EmbeddedSam
 from zerops.segmenters.upscale import LogitUpscaler
@@ -119,13 +119,13 @@ def quality(seg: EmbeddedSam, shapes, min_pixels: int, progress: bool = True) ->
 def load_shapes(real_dir: Path | None, n_synth: int, seed: int):
     out = []
     if n_synth:
-        from zerops.synthetic import CATEGORIES, generate_shape
+        from zerops.eval.synthetic import CATEGORIES, generate_shape
         cats = [CATEGORIES[i] for i in np.linspace(0, len(CATEGORIES) - 1, n_synth).astype(int)]
         for c in cats:
             s = generate_shape(c, seed=seed, n_points=10000)
             out.append((f"synthetic/{c}", s, s.instance))
     if real_dir is not None and real_dir.is_dir():
-        from zerops.partnete import list_partnete_shapes, load_partnete_shape
+        from zerops.eval.partnete import list_partnete_shapes, load_partnete_shape
         for folder in list_partnete_shapes(real_dir):
             s = load_partnete_shape(folder)
             out.append((f"real/{s.category}/{s.shape_id}", s.cloud, s.instance))

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from zerops.config import RenderConfig
-from zerops.partnete import list_partnete_shapes, load_partnete_shape
-from zerops.render import Renderer, normalize
+from zerops.eval.partnete import list_partnete_shapes, load_partnete_shape
+from zerops.render.renderer import Renderer, normalize
 
 FEW_LEVELS = 8
 

@@ -4,7 +4,7 @@ Usage: python bench/realdev.py [--wheels data/.wheels] [--src data/.pybullet] [-
        [--points 10000] [--seed 0] [--sheet out/realdev-sheet.png]
 
 Takes the pybullet 3.2.7 wheel or sdist that ``pip download`` left in ``--wheels``, unpacks only its
-``pybullet_data/`` folder into ``--src`` and converts the shapes of ``SHAPES`` with ``zerops.convert`` (one part
+``pybullet_data/`` folder into ``--src`` and converts the shapes of ``SHAPES`` with ``zerops.io.convert`` (one part
 per URDF link) into ``<out>/<Category>/<id>``. pybullet_data's bicycle, kuka_iiwa and franka_panda are left out
 on purpose (kept for an independent check): ``EXCLUDED`` guards that. Prints points, parts and distinct colors
 per shape; ``--sheet`` also renders a contact sheet of some shapes colored by part instance.
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheet", type=Path, help="also write a contact sheet (PNG) of some shapes colored by part")
     args = ap.parse_args(argv)
 
-    from zerops.convert import convert_asset
+    from zerops.io.convert import convert_asset
 
     data = unpack_pybullet_data(_archive(args.wheels), args.src)
     t0 = time.perf_counter()
@@ -121,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
 def write_sheet(root: Path, path: Path, shapes: tuple[str, ...] = SHEET) -> None:
     """Two views per shape: points colored by part instance, then by their own colors."""
     from zerops.config import RenderConfig
-    from zerops.io import part_colors
-    from zerops.partnete import load_partnete_shape
-    from zerops.render import Renderer, normalize
-    from zerops.viz import contact_sheet, save_png
+    from zerops.io.core import part_colors
+    from zerops.eval.partnete import load_partnete_shape
+    from zerops.render.renderer import Renderer, normalize
+    from zerops.viz.sheets import contact_sheet, save_png
 
     images, labels = [], []
     renderer = Renderer(RenderConfig(image_size=400))

@@ -20,7 +20,7 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def embedded_model() -> dict:
     from zerops.errors import ZeropsError
-    from zerops.models import embedded_paths
+    from zerops.segmenters.weights import embedded_paths
 
     try:
         return embedded_paths()

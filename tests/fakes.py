@@ -65,7 +65,7 @@ def dying_components(die_marker: str = "", **options):
     import os
     from pathlib import Path
 
-    from zerops.evaluate import get_method
+    from zerops.eval.evaluate import get_method
 
     inner = get_method("components", **options)
 
@@ -81,7 +81,7 @@ def make_result(folder, xyz: np.ndarray, part: np.ndarray, names: list[str] | No
                 part_class: list[int] | None = None, source: str | None = None):
     """A result folder as `zerops segment` writes it (no views), parts named when ``names`` is given."""
     from zerops.pipeline import PartResult
-    from zerops.results import write_segment_outputs
+    from zerops.io.results import write_segment_outputs
 
     part = np.asarray(part, dtype=np.int64)
     n_parts = int(part.max()) + 1

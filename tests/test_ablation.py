@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from zerops.ablation import grid_rows, parse_sweep
+from zerops.eval.ablation import grid_rows, parse_sweep
 from zerops.errors import ZeropsError
 
 
@@ -33,9 +33,9 @@ def test_eval_grid_writes_tables_and_reuses_the_stage_cache(tmp_path, capsys):
     from fakes import ColorRegionSegmenter  # noqa: F401
 
     from zerops.cli import main
-    from zerops.io import part_palette
-    from zerops.partnete import write_partnete_shape
-    from zerops.synthetic import generate_shape
+    from zerops.io.core import part_palette
+    from zerops.eval.partnete import write_partnete_shape
+    from zerops.eval.synthetic import generate_shape
 
     s = generate_shape("Table", 1, n_points=3000)
     pal = part_palette(s.instance.max() + 2).astype(np.float32) / 255

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from zerops.clustering import dbscan, largest_cluster
+from zerops.geometry.clustering import dbscan, largest_cluster
 from zerops.errors import ZeropsError
 
 

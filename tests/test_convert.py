@@ -9,9 +9,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from zerops.cli import main
-from zerops.convert import Z_UP_TO_Y_UP, convert_asset, parse_names
+from zerops.io.convert import Z_UP_TO_Y_UP, convert_asset, parse_names
 from zerops.errors import ZeropsError
-from zerops.partnete import load_partnete_shape
+from zerops.eval.partnete import load_partnete_shape
 
 REPO = Path(__file__).resolve().parents[1]
 PYBULLET_DATA = REPO / "data" / ".pybullet" / "pybullet_data"
@@ -292,7 +292,7 @@ def test_pybullet_r2d2(tmp_path):
 
 
 def test_rpy_matrix_is_fixed_axis_roll_pitch_yaw():
-    from zerops.urdf import rpy_matrix
+    from zerops.io.urdf import rpy_matrix
 
     for rpy in ((0.3, -0.4, 0.7), (1.2, 0.1, -2.5), (0.0, 1.5, 0.0)):
         np.testing.assert_allclose(rpy_matrix(rpy), Rotation.from_euler("xyz", rpy).as_matrix(), atol=1e-12)

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.evaluate import (
+from zerops.eval.evaluate import (
     Prediction,
     get_method,
     load_prediction,
     register_method,
     run_eval,
 )
-from zerops.partnete import write_partnete_shape
+from zerops.eval.partnete import write_partnete_shape
 
 
 def square(center, n_side=12, size=1.0):
@@ -177,8 +177,8 @@ def test_registry_and_bad_input(dataset, tmp_path):
 
 
 def test_components_separates_touching_planes_at_a_crease():
-    from zerops.baselines import segment_components
-    from zerops.metrics import average_iou
+    from zerops.eval.baselines import segment_components
+    from zerops.eval.metrics import average_iou
 
     u = np.linspace(0, 1, 30)
     a, b = np.meshgrid(u, u)
@@ -206,8 +206,8 @@ def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path):
     from fakes import ColorRegionSegmenter  # noqa: F401  (importable as fakes:ColorRegionSegmenter)
 
     from zerops.cli import main
-    from zerops.io import part_palette
-    from zerops.synthetic import generate_shape
+    from zerops.io.core import part_palette
+    from zerops.eval.synthetic import generate_shape
 
     s = generate_shape("Table", 1, n_points=3000)
     pal = part_palette(s.instance.max() + 2).astype(np.float32) / 255

@@ -11,8 +11,8 @@ import trimesh
 
 from zerops.cli import main
 from zerops.errors import ZeropsError
-from zerops.export import export_parts, label_mesh_faces
-from zerops.io import load_cloud, part_palette, write_cloud_ply
+from zerops.io.export import export_parts, label_mesh_faces
+from zerops.io.core import load_cloud, part_palette, write_cloud_ply
 from fakes import make_result
 
 
@@ -105,7 +105,7 @@ def test_label_mesh_faces_follows_the_nearest_labelled_point():
 
 
 def load_cloud_from(mesh: trimesh.Trimesh):
-    from zerops.meshio import cloud_from_trimesh
+    from zerops.io.mesh import cloud_from_trimesh
 
     return cloud_from_trimesh(mesh, n_points=4000, seed=0)
 
@@ -234,7 +234,7 @@ def test_bad_folders_fail_cleanly(tmp_path: Path, capsys, damage, needle, fmt):
 
 
 def test_failed_write_removes_a_new_export_folder(tmp_path: Path, monkeypatch):
-    import zerops.export as ex
+    import zerops.io.export as ex
 
     xyz = np.random.default_rng(4).normal(size=(200, 3)).astype(np.float32)
     d = make_result(tmp_path / "r", xyz, (xyz[:, 0] > 0).astype(np.int64))

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from zerops.config import GraphConfig, RenderConfig, preset
-from zerops.evidence import MaskEvidence, edge_affinity, pack_evidence, superpoint_evidence, unpack_evidence
-from zerops.graphmerge import agglomerate
-from zerops.partgraph import build_part_graph, graph_parts
-from zerops.render import Renderer, normalize
-from zerops.superpoints import compute_superpoints, oracle_merge, split_region, superpoint_graph
+from zerops.stages.evidence import MaskEvidence, edge_affinity, pack_evidence, superpoint_evidence, unpack_evidence
+from zerops.stages.graphmerge import agglomerate
+from zerops.stages.partgraph import build_part_graph, graph_parts
+from zerops.render.renderer import Renderer, normalize
+from zerops.stages.superpoints import compute_superpoints, oracle_merge, split_region, superpoint_graph
 
 
 def _box_face(n_side, axis, value, lo, hi, rng):
@@ -105,7 +105,7 @@ def test_evidence_round_trips_through_the_cache_format():
 
 def test_without_any_mask_the_graph_falls_back_to_the_geometric_regions():
     """No SAM evidence at all: the parts are the `components` baseline's regions, every point labelled."""
-    from zerops.baselines import segment_components
+    from zerops.eval.baselines import segment_components
 
     rng = np.random.default_rng(2)
     xyz, _ = _two_boxes_at_right_angle(rng)
@@ -182,9 +182,9 @@ def test_presets_keep_the_spec_stages_and_the_default_is_graph():
 
 def test_result_folder_keeps_the_hierarchy_and_the_viewer_steps_through_it(tmp_path):
     from zerops.pipeline import PartResult
-    from zerops.resultdir import load_result
-    from zerops.results import write_segment_outputs
-    from zerops.viewer import viewer_payload, viewer_html
+    from zerops.io.resultdir import load_result
+    from zerops.io.results import write_segment_outputs
+    from zerops.viz.viewer import viewer_payload, viewer_html
 
     rng = np.random.default_rng(4)
     xyz, which = _two_boxes_at_right_angle(rng)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zerops.baselines import segment_components
+from zerops.eval.baselines import segment_components
 from zerops.config import preset
-from zerops.io import make_cloud
-from zerops.metrics import best_instance_ious
-from zerops.partnete import load_partnete_shape
+from zerops.io.core import make_cloud
+from zerops.eval.metrics import best_instance_ious
+from zerops.eval.partnete import load_partnete_shape
 from zerops.pipeline import ZeroPS
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]

@@ -1,4 +1,4 @@
-"""zerops.io: round trips for every format, mesh sampling, atomic writers, bad inputs."""
+"""zerops.io.core: round trips for every format, mesh sampling, atomic writers, bad inputs."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from PIL import Image
 from plyfile import PlyData, PlyElement
 
 from zerops.errors import ZeropsError
-from zerops.io import (
+from zerops.io.core import (
     PointCloud,
     as_cloud,
     atomic_path,

@@ -9,7 +9,7 @@ import pytest
 from zerops.detectors import Detections, filter_detections, get_detector
 from zerops.detectors.oracle import OracleDetector, true_boxes
 from zerops.errors import ZeropsError
-from zerops.labeling import assign_labels, box_points, cnvp, part_boxes, tdcm_vote, vote_matrix
+from zerops.stages.labeling import assign_labels, box_points, cnvp, part_boxes, tdcm_vote, vote_matrix
 
 
 # ---- CNVP ---------------------------------------------------------------------------------------
@@ -108,9 +108,9 @@ def test_filter_detections_threshold_and_whole_object():
 @pytest.fixture(scope="module")
 def chair_views():
     from zerops.config import RenderConfig
-    from zerops.render import Renderer, normalize
-    from zerops.synthetic import generate_shape
-    from zerops.views import get_layout
+    from zerops.render.renderer import Renderer, normalize
+    from zerops.eval.synthetic import generate_shape
+    from zerops.render.views import get_layout
 
     shape = generate_shape("Chair", seed=2, n_points=4000)
     xyz, _, _ = normalize(shape.xyz)
@@ -173,7 +173,7 @@ def test_part_names_from_category_and_errors():
 def test_label_given_parts_with_perfect_boxes(chair_views):
     """ZeroPS.label names ground-truth parts: with perfect boxes every part visible enough gets its class."""
     from zerops.config import preset
-    from zerops.metrics import semantic_miou
+    from zerops.eval.metrics import semantic_miou
     from zerops.pipeline import ZeroPS
 
     shape, _ = chair_views
@@ -194,7 +194,7 @@ def test_label_given_parts_with_perfect_boxes(chair_views):
 
 def test_eval_labeling_method_and_its_option_check(tmp_path, capsys):
     from zerops.cli import main
-    from zerops.synthetic import write_benchmark
+    from zerops.eval.synthetic import write_benchmark
 
     write_benchmark(tmp_path / "data", per_category=1, seed=3, categories=["Table"], n_points=2000, progress=False)
     assert main(["eval", str(tmp_path / "data"), "--method", "labeling", "--detector", "oracle:perfect",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zerops.merging import cleanup_labels, merge_and_label, merge_groups, point_iou, resolve_labels
+from zerops.stages.merging import cleanup_labels, merge_and_label, merge_groups, point_iou, resolve_labels
 
 
 def _g(*ranges):

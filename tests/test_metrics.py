@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.metrics import (
+from zerops.eval.metrics import (
     AverageIoU,
     InstanceMAP,
     SemanticMIoU,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zerops import models
+from zerops.segmenters import weights as models
 from zerops.errors import ZeropsError
 
 

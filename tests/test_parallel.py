@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.evaluate import run_eval
-from zerops.synthetic import write_benchmark
+from zerops.eval.evaluate import run_eval
+from zerops.eval.synthetic import write_benchmark
 
 TESTS = str(Path(__file__).resolve().parent)
 
@@ -69,7 +69,7 @@ def test_workers_are_pinned_to_gpus_round_robin(monkeypatch):
     import multiprocessing as mp
     import os
 
-    from zerops import parallel
+    from zerops.eval import parallel
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     monkeypatch.setenv("ZEROPS_THREADS", "")           # restored after the test, as are the others

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.partnete import (
+from zerops.eval.partnete import (
     list_partnete_shapes,
     load_labels,
     load_partnete_meta,

@@ -9,10 +9,10 @@ from fakes import ColorRegionSegmenter
 
 from zerops.cli import main
 from zerops.errors import ZeropsError
-from zerops.io import make_cloud, part_palette, write_cloud_ply
-from zerops.metrics import best_instance_ious
+from zerops.io.core import make_cloud, part_palette, write_cloud_ply
+from zerops.eval.metrics import best_instance_ious
 from zerops.pipeline import ZeroPS, build_config
-from zerops.synthetic import generate_shape
+from zerops.eval.synthetic import generate_shape
 
 
 def _part_colored(category: str, seed: int, n: int):
@@ -108,7 +108,7 @@ def test_segment_cli_bad_part_of_the_input_is_one_line(tmp_path, capsys):
 def test_embedded_model_end_to_end_clears_the_floor(embedded_model):
     """The real MobileSAM on a synthetic table (10k points, 20 views, fast preset)."""
     from zerops.detectors import get_detector
-    from zerops.metrics import semantic_miou
+    from zerops.eval.metrics import semantic_miou
 
     shape = generate_shape("Table", 1)
     oracle = get_detector("oracle:perfect")
@@ -127,7 +127,7 @@ def test_embedded_model_end_to_end_clears_the_floor(embedded_model):
 def test_labeling_with_perfect_masks_and_oracle_boxes(chair):
     """Perfect masks + oracle:perfect boxes: the labels are nearly the ground truth (measured mIoU 84.1, mAP50 100)."""
     from zerops.detectors import get_detector
-    from zerops.metrics import instance_map50, semantic_miou
+    from zerops.eval.metrics import instance_map50, semantic_miou
 
     shape, cloud = chair
     oracle = get_detector("oracle:perfect")
@@ -189,7 +189,7 @@ def test_large_clouds_are_subsampled_and_labels_copied_back(chair, tmp_path):
     """Above config.max_points the SAM work runs on a seeded subset; every input point gets the label of
     its nearest sampled point (parts, semantic and instance)."""
     from zerops.detectors import get_detector
-    from zerops.results import write_segment_outputs
+    from zerops.io.results import write_segment_outputs
 
     shape, cloud = chair
     oracle = get_detector("oracle:perfect")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.pointops import (
+from zerops.geometry.pointops import (
     _smallest_eigvec_sym3,
     estimate_normals,
     farthest_point_sampling,

@@ -9,9 +9,9 @@ from scipy import ndimage
 
 from zerops.config import RenderConfig
 from zerops.errors import ZeropsError
-from zerops.raster import splat
-from zerops.render import RenderedView, Renderer, camera_frame, normalize, render_cloud
-from zerops.viz import contact_sheet, save_png
+from zerops.render.raster import splat
+from zerops.render.renderer import RenderedView, Renderer, camera_frame, normalize, render_cloud
+from zerops.viz.sheets import contact_sheet, save_png
 
 FOCAL = 400 / math.tan(math.radians(30))  # pixels, 800 px image, 60 degree field of view
 
@@ -140,7 +140,7 @@ def test_splat_matches_brute_force_z_test(seed):
 
 def test_splat_culling_path_is_exact(monkeypatch):
     # a cloud large enough for the numpy occlusion-culling path must give the same map as no culling
-    import zerops.raster as raster
+    import zerops.render.raster as raster
 
     xyz = _sphere(30000, 5)
     v = Renderer().render(xyz, np.full((len(xyz), 3), 0.5), layout=[(20, 30)])[0]

@@ -188,9 +188,9 @@ def test_non_sam_onnx_rejected(tmp_path):
 @pytest.fixture(scope="module")
 def scene():
     """Two synthetic renders (800x800 and a 600x800 crop) and prompts on their parts."""
-    from zerops.pointops import farthest_point_sampling
-    from zerops.render import render_cloud
-    from zerops.synthetic import generate_shape
+    from zerops.geometry.pointops import farthest_point_sampling
+    from zerops.render.renderer import render_cloud
+    from zerops.eval.synthetic import generate_shape
 
     shape = generate_shape("Chair", seed=0, n_points=6000)
     view = render_cloud(shape, layout=[(35.0, -35.0)])[0]

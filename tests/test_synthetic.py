@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.partnete import load_partnete_meta
-from zerops.synthetic import CATEGORIES, build_assembly, generate_shape, shape_seed, shape_shading, write_benchmark
-from zerops.synthetic.materials import FLAT_MIN_DISTANCE, ONE_MATERIAL_SHARE
-from zerops.synthetic.sampling import INSIDE_EPS, sample_surface
+from zerops.eval.partnete import load_partnete_meta
+from zerops.eval.synthetic import CATEGORIES, build_assembly, generate_shape, shape_seed, shape_shading, write_benchmark
+from zerops.eval.synthetic.materials import FLAT_MIN_DISTANCE, ONE_MATERIAL_SHARE
+from zerops.eval.synthetic.sampling import INSIDE_EPS, sample_surface
 
 TABLE = load_partnete_meta()
 
@@ -38,7 +38,7 @@ def test_every_category_generates_valid_labels(category):
         for i in ids:
             assert len(np.unique(s.semantic[s.instance == i])) == 1
         assert np.isfinite(s.xyz).all() and 0.01 < np.ptp(s.xyz, axis=0).max() < 3.0
-        assert s.meta["source"] == "zerops.synthetic" and s.meta["n_points"] == n
+        assert s.meta["source"] == "zerops.eval.synthetic" and s.meta["n_points"] == n
 
 
 def test_same_seed_same_arrays_other_seed_differs():
@@ -61,10 +61,10 @@ def test_write_benchmark_is_byte_identical(tmp_path):
             assert (p / name).read_bytes() == (q / name).read_bytes()
     meta = json.loads((f1[0] / "meta.json").read_text())
     assert meta["category"] == "Chair" and meta["part_names"] == TABLE["Chair"]
-    assert meta["source"] == "zerops.synthetic" and meta["n_points"] == 1500 and "generator_version" in meta
+    assert meta["source"] == "zerops.eval.synthetic" and meta["n_points"] == 1500 and "generator_version" in meta
     # the recorded seed regenerates the shape
     s = generate_shape("Chair", meta["seed"], 1500)
-    from zerops.partnete import load_partnete_shape
+    from zerops.eval.partnete import load_partnete_shape
     shape = load_partnete_shape(f1[0])
     np.testing.assert_array_equal(shape.semantic, s.semantic)
     np.testing.assert_allclose(shape.cloud.xyz, s.xyz, atol=1e-6)
@@ -178,7 +178,7 @@ def test_mixed_benchmark_has_one_flat_shape_in_three(tmp_path):
         for name in ("pc.ply", "label.npy", "meta.json"):
             assert (p / name).read_bytes() == (q / name).read_bytes()
         if m["shading"] == "flat":
-            from zerops.partnete import load_partnete_shape
+            from zerops.eval.partnete import load_partnete_shape
             assert len(np.unique(load_partnete_shape(p).cloud.rgb, axis=0)) <= 2
     with pytest.raises(ZeropsError, match="shading"):
         write_benchmark(tmp_path / "c", 1, seed=0, categories=["Chair"], progress=False, shading="glossy")

@@ -1,4 +1,4 @@
-"""Reading result folders (zerops.resultdir), the HTML viewer (`zerops view`) and the notebook images."""
+"""Reading result folders (zerops.io.resultdir), the HTML viewer (`zerops view`) and the notebook images."""
 from __future__ import annotations
 
 import base64
@@ -16,8 +16,8 @@ import pytest
 
 from zerops.cli import main
 from zerops.errors import ZeropsError
-from zerops.io import UNLABELED_GRAY, part_palette
-from zerops.resultdir import READS_FORMAT, load_result
+from zerops.io.core import UNLABELED_GRAY, part_palette
+from zerops.io.resultdir import READS_FORMAT, load_result
 
 
 def sphere_points(n: int = 2000, seed: int = 0) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_load_result_reads_every_array(named: Path):
 
 
 def test_reader_format_is_the_writer_format():
-    from zerops.results import RESULT_FORMAT
+    from zerops.io.results import RESULT_FORMAT
 
     assert READS_FORMAT == RESULT_FORMAT
 
@@ -137,7 +137,7 @@ def test_bad_result_folders_are_one_line_errors(unnamed: Path, case: str, capsys
 
 # ----------------------------------------------------------------------------------------------- viewer
 def test_viewer_embeds_points_parts_and_legend(named: Path):
-    from zerops.viewer import viewer_html
+    from zerops.viz.viewer import viewer_html
 
     r = load_result(named)
     text = viewer_html(r)
@@ -167,7 +167,7 @@ def test_viewer_embeds_points_parts_and_legend(named: Path):
 
 
 def test_viewer_is_self_contained(named: Path):
-    from zerops.viewer import viewer_html
+    from zerops.viz.viewer import viewer_html
 
     text = viewer_html(load_result(named))
     assert "http://" not in text and "https://" not in text
@@ -178,7 +178,7 @@ def test_viewer_is_self_contained(named: Path):
 
 
 def test_viewer_subsamples_large_clouds_but_counts_all(named: Path):
-    from zerops.viewer import viewer_html
+    from zerops.viz.viewer import viewer_html
 
     data = page_data(viewer_html(load_result(named), max_points=500))
     assert data["points_shown"] == 500 and data["points_total"] == 2000
@@ -188,7 +188,7 @@ def test_viewer_subsamples_large_clouds_but_counts_all(named: Path):
 
 
 def test_viewer_unnamed_has_part_mode_only(unnamed: Path):
-    from zerops.viewer import viewer_html
+    from zerops.viz.viewer import viewer_html
 
     data = page_data(viewer_html(load_result(unnamed)))
     assert list(data["modes"]) == ["part"]
@@ -196,7 +196,7 @@ def test_viewer_unnamed_has_part_mode_only(unnamed: Path):
 
 
 def test_viewer_escapes_names(tmp_path: Path):
-    from zerops.viewer import viewer_html
+    from zerops.viz.viewer import viewer_html
 
     xyz = sphere_points(200)
     d = make_result(tmp_path / "r", xyz, (xyz[:, 0] > 1).astype(np.int64), names=["</script><b>x", "a&b"],
@@ -257,7 +257,7 @@ def test_cli_view_serve(named: Path):
 
 # ----------------------------------------------------------------------------------------------- notebook
 def test_part_figure_renders_part_colors(named: Path):
-    from zerops.notebook import part_figure
+    from zerops.viz.notebook import part_figure
 
     img = part_figure(named, elev=30, azim=45, size=200)
     assert img.shape == (200, 200, 3) and img.dtype == np.uint8
@@ -274,7 +274,7 @@ def test_part_figure_renders_part_colors(named: Path):
 def test_show_views_returns_an_image(named: Path):
     from PIL import Image
 
-    from zerops.notebook import show_views
+    from zerops.viz.notebook import show_views
 
     fallback = show_views(named)                              # no views.png: a part figure instead
     assert isinstance(fallback, Image.Image) and fallback.size == (512, 512)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.views import ViewLayout, extension_order, get_layout, view_direction
+from zerops.render.views import ViewLayout, extension_order, get_layout, view_direction
 
 SPEC_TABLE = {
     "v0": (35, -35), "v0_1": (35, 10), "v1": (35, 55), "v1_2": (35, 100), "v2": (35, 145), "v2_3": (35, 190),

@@ -43,7 +43,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get("ZEROPS_CACHE")
     if env:
         return Path(env).expanduser()
-    from zerops.models import zerops_home
+    from zerops.segmenters.weights import zerops_home
     return zerops_home() / "stages"
 
 

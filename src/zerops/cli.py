@@ -40,7 +40,7 @@ def _format_overall(report: dict) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from zerops import models
+    from zerops.segmenters import weights as models
 
     if args.models_command == "fetch":
         models.fetch_embedded(force=args.force)
@@ -74,15 +74,15 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from zerops.outdir import atomic_folder, check_out_dir
+    from zerops.io.outdir import atomic_folder, check_out_dir
 
     check_out_dir(args.out)                                     # before any work
     import numpy as np
 
     from zerops.config import RenderConfig
-    from zerops.io import load_cloud
-    from zerops.render import render_cloud
-    from zerops.viz import contact_sheet, save_png
+    from zerops.io.core import load_cloud
+    from zerops.render.renderer import render_cloud
+    from zerops.viz.sheets import contact_sheet, save_png
 
     cloud = load_cloud(args.input, n_points=args.points, seed=args.seed)
     config = RenderConfig(views=args.views, image_size=args.image_size)
@@ -100,8 +100,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from zerops.outdir import check_out_dir
-    from zerops.synthetic import write_benchmark
+    from zerops.io.outdir import check_out_dir
+    from zerops.eval.synthetic import write_benchmark
 
     check_out_dir(args.out, what="OUT", own_only=False)
     paths = write_benchmark(args.out, per_category=args.per_category, seed=args.seed,
@@ -112,7 +112,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from zerops.convert import convert_asset
+    from zerops.io.convert import convert_asset
 
     r = convert_asset(args.asset, args.out, n_points=args.points, seed=args.seed, names=args.names,
                       category=args.category, license=args.license, by=args.by, up=args.up,
@@ -123,10 +123,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from zerops.outdir import check_out_dir
+    from zerops.io.outdir import check_out_dir
 
     check_out_dir(args.out, own_only=False)                     # before any work
-    from zerops.evaluate import run_eval
+    from zerops.eval.evaluate import run_eval
 
     options = _pipeline_options(args) if args.method in _PIPELINE_METHODS else {}
     if args.method == "labeling":           # the labeling step alone: only its own switches apply
@@ -141,7 +141,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ZeropsError(f"pipeline options (--preset, --no-extension, …) only apply to --method zerops, "
                           f"not '{args.method}'")
     if args.ablate or args.sweep:
-        from zerops.ablation import parse_sweep, run_grid
+        from zerops.eval.ablation import parse_sweep, run_grid
 
         grid = run_grid(args.data_dir, args.out, args.method, [parse_sweep(s) for s in args.sweep or []],
                         _csv(args.ablate) or [], base_options=options, categories=_csv(args.categories),
@@ -193,12 +193,12 @@ def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from zerops.outdir import check_out_dir
+    from zerops.io.outdir import check_out_dir
 
     check_out_dir(args.out)                                     # before any work: not after a full run
-    from zerops.io import load_cloud
+    from zerops.io.core import load_cloud
     from zerops.pipeline import ZeroPS, build_config, build_detector, resolve_part_names
-    from zerops.results import write_segment_outputs
+    from zerops.io.results import write_segment_outputs
 
     config = build_config(args.preset, args.no_extension, args.passes, args.merge_threshold, args.views,
                           args.prompts, args.fill, args.seed, no_penalty=args.no_penalty, no_check=args.no_check,
@@ -231,7 +231,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from zerops.viewer import has_display, open_in_browser, serve_folder, write_viewer
+    from zerops.viz.viewer import has_display, open_in_browser, serve_folder, write_viewer
 
     path = write_viewer(args.dir, max_points=args.max_points)
     print(path)
@@ -246,7 +246,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from zerops.export import export_parts
+    from zerops.io.export import export_parts
 
     paths = export_parts(args.dir, args.format, mesh=args.mesh, by=args.by)
     for path in paths:

@@ -19,18 +19,18 @@ from tqdm import tqdm
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
 from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
 from zerops.detectors import Detections, as_detector, check_part_names, get_detector
-from zerops.evidence import MaskEvidence, pack_evidence, unpack_evidence
-from zerops.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
+from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
+from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
-from zerops.extension import DecodeMemo, ExtensionStats, self_extension
-from zerops.grouping import GroupingStats, initial_groups
-from zerops.io import PointCloud, as_cloud
-from zerops.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
-from zerops.partgraph import PartGraph, build_part_graph, graph_parts
-from zerops.pointops import knn, point_spacing
-from zerops.render import RenderedView, Renderer, normalize
+from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
+from zerops.stages.grouping import GroupingStats, initial_groups
+from zerops.io.core import PointCloud, as_cloud
+from zerops.stages.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
+from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
+from zerops.geometry.pointops import knn, point_spacing
+from zerops.render.renderer import RenderedView, Renderer, normalize
 from zerops.segmenters import PromptSet, Segmenter, get_segmenter
-from zerops.views import extension_order, get_layout
+from zerops.render.views import extension_order, get_layout
 
 
 @dataclass
@@ -49,7 +49,7 @@ class PartResult:
         cached: the stages read from the stage cache (``groups``, ``extended``, ``boxes``).
         part_class: (P,) class per part (−1 unlabeled); instance_scores: {instance id: confidence};
         vote_matrix: (C, P) int64 votes before CNVP; detections: per view ``Detections`` (with part names);
-        votes: one :class:`~zerops.labeling.VoteRecord` per kept box, in view order (which part it voted for).
+        votes: one :class:`~zerops.stages.labeling.VoteRecord` per kept box, in view order (which part it voted for).
         sample: for clouds above ``config.max_points``, the (M,) indices of the points the views and groups
             refer to (the labels of all N points are copied from their nearest sampled point); else None.
         views: the rendered views (kept for visualisation), or [] when ``keep_views=False``.
@@ -205,7 +205,7 @@ class ZeroPS:
 
     def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
                 keep_views: bool = True) -> PartResult:
-        """Segment ``cloud`` (a path, :class:`~zerops.io.PointCloud`, (N,3)/(N,6) array or trimesh object).
+        """Segment ``cloud`` (a path, :class:`~zerops.io.core.PointCloud`, (N,3)/(N,6) array or trimesh object).
 
         With ``part_names`` (or a PartNetE ``category``, whose part names are then used) the parts are also
         labeled (spec §4) by the detector: ``semantic``, ``instance`` and ``part_names`` are filled in.
@@ -465,7 +465,7 @@ def resolve_part_names(part_names: Sequence[str] | str | None, category: str | N
         return check_part_names(part_names)
     if category is None:
         return None
-    from zerops.partnete import load_partnete_meta
+    from zerops.eval.partnete import load_partnete_meta
 
     table = load_partnete_meta()
     match = {k.lower(): k for k in table}.get(str(category).strip().lower())
@@ -517,7 +517,7 @@ def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, 
                 raise ZeropsError(f"--n-parts must be >= 1, got {n_parts}")
             over["graph.n_parts"] = int(n_parts)
     if shading is not None:
-        from zerops.render import SHADINGS
+        from zerops.render.renderer import SHADINGS
         if shading not in SHADINGS:
             raise ZeropsError(f"unknown shading '{shading}': use {' or '.join(SHADINGS)}")
         over["render.shading"] = shading
@@ -556,7 +556,7 @@ def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, 
             raise ZeropsError(f"unknown prompt style '{prompt_style}': use {' or '.join(PROMPT_STYLES)}")
         over["labeling.prompt_style"] = prompt_style
     if confidence is not None:
-        from zerops.labeling import CONFIDENCE_RULES
+        from zerops.stages.labeling import CONFIDENCE_RULES
         if confidence not in CONFIDENCE_RULES:
             raise ZeropsError(f"unknown confidence rule '{confidence}': use {' or '.join(CONFIDENCE_RULES)}")
         over["labeling.confidence"] = confidence
@@ -607,7 +607,7 @@ def _zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", de
     """``zerops eval --method zerops``: the pipeline as an evaluation method. Class-agnostic parts; with a
     ``detector`` also semantic / instance labels (an ``oracle`` detector is given each shape's ground truth).
     ``cache``: stage-cache folder (None: no stage cache)."""
-    from zerops.evaluate import Prediction
+    from zerops.eval.evaluate import Prediction
 
     cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts,
                        no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence,
@@ -637,7 +637,7 @@ def _labeling_method(detector: str = "oracle:glip-like", device: str = "cpu", no
                      detector_seed: int = 0, views: str | None = None, cache: str | None = None):
     """``zerops eval --method labeling``: the labeling step alone, on the ground-truth instances as parts
     (measures TDCM / Vote Matrix / CNVP independently of SAM)."""
-    from zerops.evaluate import Prediction
+    from zerops.eval.evaluate import Prediction
 
     cfg = build_config("fast", views=views, no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style,
                        confidence=confidence)
@@ -665,7 +665,7 @@ class _NoSegmenter:
 
 
 def _register() -> None:
-    from zerops.evaluate import register_method
+    from zerops.eval.evaluate import register_method
 
     register_method("zerops", _zerops_method)
     register_method("labeling", _labeling_method)

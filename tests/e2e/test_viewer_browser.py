@@ -24,7 +24,7 @@ PART_CLASS = [0, 1, 1]              # part 0 is a leg, parts 1 and 2 are seats
 def write_result(folder: Path, n: int = 2000) -> Path:
     """A named 3-part result folder, written the way `zerops segment` writes one."""
     from zerops.pipeline import PartResult
-    from zerops.results import write_segment_outputs
+    from zerops.io.results import write_segment_outputs
 
     rng = np.random.default_rng(0)
     xyz = rng.normal(size=(n, 3))
@@ -61,7 +61,7 @@ def page(tmp_path_factory) -> tuple[Path, Path]:
 def test_screenshot_shows_the_parts(page):
     from PIL import Image
 
-    from zerops.io import part_palette
+    from zerops.io.core import part_palette
 
     tmp, html = page
     shot = tmp / "shot.png"

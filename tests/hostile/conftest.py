@@ -85,7 +85,7 @@ def pcd(xyz: np.ndarray, declared: int | None = None, binary: bool = False) -> b
 
 def one_shape_dataset(root: Path, n: int = 400) -> Path:
     """``root/Chair/0000/{pc.ply, label.npy, meta.json}`` (a procedural chair); returns the shape folder."""
-    from zerops.synthetic import write_benchmark
+    from zerops.eval.synthetic import write_benchmark
 
     return write_benchmark(root, per_category=1, seed=0, categories=["Chair"], n_points=n, progress=False)[0]
 

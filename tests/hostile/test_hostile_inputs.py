@@ -12,7 +12,7 @@ import pytest
 from conftest import ascii_ply, assert_error, cloud_xyz, one_shape_dataset, pcd, run_subprocess
 
 from zerops.errors import ZeropsError
-from zerops.io import load_cloud
+from zerops.io.core import load_cloud
 
 
 def _render(cli, path, tmp_path, *extra):
@@ -127,7 +127,7 @@ def test_points_beyond_the_limit_and_negative_seed_are_option_errors(cli, tmp_pa
     rc, _, err = cli("synth", tmp_path / "s", "--points", "2000000000")
     assert_error(rc, err, "50,000,000", usage=True)
     assert not (tmp_path / "s").exists()
-    from zerops.synthetic import write_benchmark
+    from zerops.eval.synthetic import write_benchmark
     with pytest.raises(ZeropsError, match="at most 50,000,000"):
         write_benchmark(tmp_path / "s", 1, 0, categories=["Chair"], n_points=2_000_000_000, progress=False)
 

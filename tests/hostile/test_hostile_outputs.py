@@ -54,11 +54,11 @@ def test_bad_out_fails_before_any_work(cli, tmp_path, cloud, timed, command):
 
 
 def test_unwritable_out_is_refused_before_work(cli, tmp_path, cloud, monkeypatch):
-    import zerops.outdir
+    import zerops.io.outdir
 
     def no_mkdir(path, *a, **k):
         raise PermissionError(13, "Permission denied", str(path))
-    monkeypatch.setattr(zerops.outdir.os, "mkdir", no_mkdir)
+    monkeypatch.setattr(zerops.io.outdir.os, "mkdir", no_mkdir)
     rc, _, err = cli("segment", cloud, "--out", tmp_path / "ro" / "out")
     assert_error(rc, err, "cannot write in", "Permission denied")
 
@@ -87,8 +87,8 @@ def _result(tmp_path, seed=0):
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_write_keeps_the_previous_result(tmp_path, monkeypatch, exc):
-    import zerops.results
-    from zerops.results import write_segment_outputs
+    import zerops.io.results
+    from zerops.io.results import write_segment_outputs
 
     out = tmp_path / "out"
     write_segment_outputs(out, _result(tmp_path, 0))
@@ -97,7 +97,7 @@ def test_interrupted_write_keeps_the_previous_result(tmp_path, monkeypatch, exc)
 
     def boom(*a, **k):
         raise exc("stop")
-    monkeypatch.setattr(zerops.results, "write_json", boom)      # parts.npz, parts.ply written, summary not
+    monkeypatch.setattr(zerops.io.results, "write_json", boom)      # parts.npz, parts.ply written, summary not
     with pytest.raises(exc):
         write_segment_outputs(out, _result(tmp_path, 1))
     assert _snapshot(out) == before and _siblings(out) == []
@@ -108,9 +108,9 @@ def test_interrupted_write_keeps_the_previous_result(tmp_path, monkeypatch, exc)
 
 
 def test_rerun_replaces_the_whole_folder(tmp_path):
-    from zerops.outdir import MARKER
-    from zerops.resultdir import load_result
-    from zerops.results import write_segment_outputs
+    from zerops.io.outdir import MARKER
+    from zerops.io.resultdir import load_result
+    from zerops.io.results import write_segment_outputs
 
     out = tmp_path / "out"
     write_segment_outputs(out, _result(tmp_path, 0))
@@ -122,7 +122,7 @@ def test_rerun_replaces_the_whole_folder(tmp_path):
 
 
 def test_folder_with_user_files_is_never_replaced(tmp_path):
-    from zerops.results import write_segment_outputs
+    from zerops.io.results import write_segment_outputs
 
     out = tmp_path / "out"
     write_segment_outputs(out, _result(tmp_path, 0))
@@ -135,14 +135,14 @@ def test_folder_with_user_files_is_never_replaced(tmp_path):
 _SLOW_RENDER = r"""
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
-import zerops.viz
+import zerops.viz.sheets
 from zerops.cli import main
-real = zerops.viz.save_png
+real = zerops.viz.sheets.save_png
 def slow(path, image):
     real(path, image)
     open(sys.argv[3], "w").close()          # tell the test we are in the middle of writing
     time.sleep(30)
-zerops.viz.save_png = slow
+zerops.viz.sheets.save_png = slow
 sys.exit(main(["render", sys.argv[1], "--out", sys.argv[2], "--image-size", "16", "--views", "partslip10",
                "--seed", "1"]))
 """
@@ -173,11 +173,11 @@ def test_signal_mid_write_leaves_the_old_result(cli, tmp_path, cloud, sig, code,
 
 
 def test_interrupt_note_depends_on_what_is_kept(cli, tmp_path, cloud, monkeypatch):
-    import zerops.io
+    import zerops.io.core
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(zerops.io, "load_cloud", interrupted)
+    monkeypatch.setattr(zerops.io.core, "load_cloud", interrupted)
     rc, _, err = cli("segment", cloud, "--out", tmp_path / "o", "--no-cache")
     assert rc == 130 and err.strip() == "zerops: interrupted (nothing was written)"
     rc, _, err = cli("segment", cloud, "--out", tmp_path / "o")
@@ -259,7 +259,7 @@ def test_eval_folder_problems(cli, tmp_path):
 
 
 def test_models_home_is_a_file_and_corrupt_encoder(cli, tmp_path, monkeypatch):
-    from zerops.models import EMBEDDED_FILES
+    from zerops.segmenters.weights import EMBEDDED_FILES
 
     home = tmp_path / "home"
     home.write_text("not a folder")

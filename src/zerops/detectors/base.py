@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.plugins import load_plugin_class
+from zerops.registry import load_plugin_class
 
 __all__ = ["Detections", "Detector", "PROMPT_STYLES", "build_prompt", "register_detector", "get_detector",
            "available_detectors", "filter_detections", "check_part_names", "object_pixels", "as_detector"]

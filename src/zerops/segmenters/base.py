@@ -5,7 +5,7 @@ then ``predict(view, prompts)`` decodes a batch of point-prompt sets against one
 returns, for every prompt set, SAM's 3 multimask candidates at the view's own resolution and their
 predicted IoUs. The pipeline never needs to know which SAM it talks to.
 
-Pixel convention (same as :mod:`zerops.render`): a point is (x = column, y = row) in continuous pixel
+Pixel convention (same as :mod:`zerops.render.renderer`): a point is (x = column, y = row) in continuous pixel
 coordinates, pixel (r, c) covers [c, c+1) x [r, r+1) and its centre is (c + 0.5, r + 0.5).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.plugins import load_plugin_class
+from zerops.registry import load_plugin_class
 
 __all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "register_segmenter",
            "get_segmenter", "available_segmenters"]

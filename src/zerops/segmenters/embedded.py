@@ -107,7 +107,7 @@ class EmbeddedSam(Segmenter):
                  decoder_path: str | Path | None = None, verify: bool = True, decoder: str = "auto",
                  num_threads: int | None = None, decode_batch: int = 16, cache_dir: str | Path | None = None) -> None:
         super().__init__()
-        from zerops import models
+        from zerops.segmenters import weights as models
 
         if decoder not in ("auto", "batched", "shipped"):
             raise ZeropsError(f"unknown decoder '{decoder}': use auto, batched or shipped")
@@ -125,7 +125,7 @@ class EmbeddedSam(Segmenter):
         self.decode_batch = int(decode_batch)
         self._providers = _providers(device)
         if num_threads is None and os.environ.get("ZEROPS_THREADS", "").isdigit():
-            num_threads = int(os.environ["ZEROPS_THREADS"])   # set per worker by zerops.parallel
+            num_threads = int(os.environ["ZEROPS_THREADS"])   # set per worker by zerops.eval.parallel
         self._threads = num_threads
         self._src_model = _load_onnx(self.decoder_path, "the SAM decoder")
         self._shipped = None
@@ -140,7 +140,7 @@ class EmbeddedSam(Segmenter):
 
     # ---- decoder set-up ----------------------------------------------------------------------------
     def _load_decoder(self, decoder: str, cache_dir: str | Path | None) -> str:
-        from zerops import models
+        from zerops.segmenters import weights as models
 
         surgery = multimask_graph(self._src_model)          # validates the graph
         folder = Path(cache_dir) if cache_dir is not None else models.zerops_home() / "cache"

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from zerops.errors import ZeropsError
-from zerops.plugins import check_torch_device, load_hf_config
+from zerops.registry import check_torch_device, load_hf_config
 from zerops.segmenters.base import Segmenter
 from zerops.segmenters.upscale import LogitUpscaler
 

@@ -1,0 +1,473 @@
+"""Point-cloud file readers: PLY, PCD, NPY/NPZ and XYZ/TXT columns.
+
+Each reader returns a validated :class:`zerops.io.core.PointCloud`. A PLY file with faces is a mesh and is
+handed to :mod:`zerops.io.mesh` for surface sampling.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from zerops.errors import ZeropsError
+from zerops.io.core import PointCloud, cloud_from_array, colors_to_unit, make_cloud
+from zerops.limits import MAX_PLY_ROWS, MAX_POINTS
+
+_COLOR_NAMES = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
+_NORMAL_NAMES = (("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"))
+
+
+def _first_present(names: set[str], options: tuple[tuple[str, str, str], ...]) -> tuple[str, str, str] | None:
+    for triple in options:
+        if all(n in names for n in triple):
+            return triple
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- PLY
+
+
+_PLY_SIZES = {"char": 1, "int8": 1, "uchar": 1, "uint8": 1, "short": 2, "int16": 2, "ushort": 2, "uint16": 2,
+              "int": 4, "int32": 4, "uint": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
+
+
+def _ply_layout(path: Path) -> tuple[str, list[tuple[str, int, int, int]], int] | None:
+    """(format, [(element, count, fixed bytes per row, list-length bytes per row)], data offset) from the
+    header, or None when the header is malformed (plyfile then says what is wrong)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    end = re.search(rb"end_header[ \t]*\r?\n", head)
+    if not head.startswith(b"ply") or end is None:
+        return None
+    fmt = ""
+    elements: list[list] = []
+    for raw in head[:end.start()].decode("latin-1").splitlines():
+        words = raw.split()
+        if not words:
+            continue
+        if words[0] == "format" and len(words) >= 2:
+            fmt = words[1]
+        elif words[0] == "element" and len(words) == 3:
+            try:
+                elements.append([words[1], int(words[2]), 0, 0])
+            except ValueError:
+                return None
+        elif words[0] == "property" and elements:
+            if len(words) == 5 and words[1] == "list" and words[2] in _PLY_SIZES:
+                elements[-1][3] += _PLY_SIZES[words[2]]
+            elif len(words) == 3 and words[1] in _PLY_SIZES:
+                elements[-1][2] += _PLY_SIZES[words[1]]
+            else:
+                return None
+    return fmt, [tuple(e) for e in elements], end.end()
+
+
+def _count_text_rows(body: bytes) -> int:
+    """Lines holding something other than whitespace."""
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+    blank = len(re.findall(rb"(?m)^[ \t\r\f\v]*(?:\n|\Z)", body))
+    if body.endswith(b"\n") or not body:
+        blank -= 1          # the empty "line" after the final newline
+    return lines - blank
+
+
+def _check_ply_rows(path: Path) -> None:
+    """The rows the header declares must be the rows the file holds (ascii: lines; binary: bytes)."""
+    layout = _ply_layout(path)
+    if layout is None:
+        return
+    fmt, elements, offset = layout
+    counts = {name: count for name, count, _, _ in elements}
+    if any(c < 0 for c in counts.values()):
+        raise ZeropsError(f"{path}: the PLY header declares a negative element count "
+                          f"({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    if counts.get("vertex", 0) > MAX_POINTS or sum(counts.values()) > MAX_PLY_ROWS:
+        raise ZeropsError(f"{path}: the PLY header declares {counts.get('vertex', 0):,} vertices and "
+                          f"{sum(counts.values()):,} rows; zerops reads at most {MAX_POINTS:,} points")
+    declared = sum(counts.values())
+    what = ", ".join(f"{v} {k}" for k, v in counts.items())
+    if fmt == "ascii":
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            rows = _count_text_rows(fh.read())
+        if rows != declared:
+            raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds {rows}")
+        return
+    if not fmt.startswith("binary"):
+        return
+    body = path.stat().st_size - offset
+    if all(lst == 0 for _, _, _, lst in elements):
+        expected = sum(count * size for _, count, size, _ in elements)
+        last = next((size for _, count, size, _ in reversed(elements) if count and size), 1)
+        if body < expected or body - expected >= last:
+            if len(elements) == 1:
+                rows = f"{body // max(elements[0][2], 1)} rows" + (" and a partial one" if body % max(elements[0][2], 1) else "")
+            else:
+                rows = f"{body} bytes of data, {'fewer' if body < expected else 'more'} than the {expected} declared"
+            raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds {rows}")
+    else:
+        least = sum(count * (size + lst) for _, count, size, lst in elements)
+        if body < least:
+            raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds only "
+                              f"{body} bytes of data, fewer than those rows need (at least {least}); it is truncated")
+
+
+def read_ply(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
+    """PLY (ascii / binary little or big endian, any property order). Faces -> sampled mesh.
+
+    The rows the header declares must match the data: more or fewer rows is an error naming both counts."""
+    from plyfile import PlyData
+
+    try:
+        _check_ply_rows(path)
+    except OSError as exc:
+        raise ZeropsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        ply = PlyData.read(str(path))
+    except Exception as exc:  # noqa: BLE001 - plyfile raises many types for malformed files
+        raise ZeropsError(f"{path}: cannot read PLY ({type(exc).__name__}: {exc})") from None
+    elements = {e.name: e for e in ply.elements}
+    if "face" in elements and elements["face"].count > 0:
+        from zerops.io.mesh import load_mesh_cloud
+
+        return load_mesh_cloud(path, n_points=n_points, seed=seed)
+    if "vertex" not in elements:
+        raise ZeropsError(f"{path}: PLY has no 'vertex' element")
+    data = elements["vertex"].data
+    names = set(data.dtype.names or ())
+    if not {"x", "y", "z"} <= names:
+        raise ZeropsError(f"{path}: PLY vertices lack x, y, z properties (found: {', '.join(sorted(names))})")
+    xyz = np.stack([np.asarray(data[c], dtype=np.float64) for c in "xyz"], axis=1)
+    rgb = None
+    color = _first_present(names, _COLOR_NAMES)
+    if color is not None and len(xyz):
+        cols = [np.asarray(data[c]) for c in color]
+        dtype = np.result_type(*cols)
+        rgb = colors_to_unit(np.stack(cols, axis=1).astype(dtype), path)
+    normal = _first_present(names, _NORMAL_NAMES)
+    normals = None
+    if normal is not None:
+        normals = np.stack([np.asarray(data[c], dtype=np.float64) for c in normal], axis=1)
+    return make_cloud(xyz, rgb, normals, source=path)
+
+
+# ----------------------------------------------------------------------------------------------- PCD
+
+_PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("I", 4): "i4", ("I", 8): "i8",
+              ("U", 1): "u1", ("U", 2): "u2", ("U", 4): "u4", ("U", 8): "u8"}
+
+
+def _pcd_header(raw: bytes, path: Path) -> tuple[dict[str, list[str]], int]:
+    header: dict[str, list[str]] = {}
+    pos = 0
+    while True:
+        end = raw.find(b"\n", pos)
+        if end < 0:
+            raise ZeropsError(f"{path}: PCD header has no DATA line")
+        line = raw[pos:end].decode("ascii", errors="replace").strip()
+        pos = end + 1
+        if not line or line.startswith("#"):
+            continue
+        key, *values = line.split()
+        header[key.upper()] = values
+        if key.upper() == "DATA":
+            return header, pos
+
+
+def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
+    """PCD v0.7 (DATA ascii, binary or binary_compressed); fields x y z [rgb|rgba] [normal_x normal_y normal_z]."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ZeropsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    header, start = _pcd_header(raw, path)
+    try:
+        fields = header["FIELDS"]
+        sizes = [int(s) for s in header.get("SIZE", ["4"] * len(fields))]
+        types = header.get("TYPE", ["F"] * len(fields))
+        counts = [int(c) for c in header.get("COUNT", ["1"] * len(fields))]
+        n = int(header["POINTS"][0]) if "POINTS" in header else int(header["WIDTH"][0]) * int(
+            header.get("HEIGHT", ["1"])[0])
+        mode = header["DATA"][0].lower()
+    except (KeyError, IndexError, ValueError):
+        raise ZeropsError(f"{path}: malformed PCD header (need FIELDS, SIZE, TYPE, POINTS/WIDTH, DATA)") from None
+    if not (len(fields) == len(sizes) == len(types) == len(counts)):
+        raise ZeropsError(f"{path}: PCD header FIELDS/SIZE/TYPE/COUNT have different lengths")
+    if n < 0:
+        raise ZeropsError(f"{path}: the PCD header declares {n} points; a point count cannot be negative")
+    if "POINTS" in header and "WIDTH" in header:
+        try:
+            grid = int(header["WIDTH"][0]) * int(header.get("HEIGHT", ["1"])[0])
+        except (IndexError, ValueError):
+            raise ZeropsError(f"{path}: malformed PCD header (WIDTH / HEIGHT are not numbers)") from None
+        if grid != n:
+            raise ZeropsError(f"{path}: the PCD header declares {n} points but WIDTH x HEIGHT = {grid}")
+    if n > MAX_POINTS:
+        raise ZeropsError(f"{path}: the PCD header declares {n:,} points; zerops reads at most {MAX_POINTS:,}")
+    if not fields or any(c < 1 for c in counts):
+        raise ZeropsError(f"{path}: PCD header has no FIELDS or a COUNT below 1")
+    dtype_fields = []
+    for name, size, typ, count in zip(fields, sizes, types, counts):
+        code = _PCD_TYPES.get((typ.upper(), size))
+        if code is None:
+            raise ZeropsError(f"{path}: unsupported PCD field type {typ}{size} for '{name}'")
+        dtype_fields.append((name, "<" + code, (count,)) if count > 1 else (name, "<" + code))
+    names = [f[0] for f in dtype_fields]
+    if len(set(names)) != len(names):  # e.g. several '_' padding fields
+        dtype_fields = [(f"{f[0]}__{i}",) + tuple(f[1:]) for i, f in enumerate(dtype_fields)]
+        names = [f[0] for f in dtype_fields]
+        lookup = {f.split("__")[0]: f for f in reversed(names)}
+    else:
+        lookup = {f: f for f in names}
+    try:
+        dtype = np.dtype(dtype_fields)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ZeropsError(f"{path}: malformed PCD header (FIELDS / COUNT describe no valid record: "
+                          f"{' '.join(str(exc).split())[:120]})") from None
+    if dtype.itemsize == 0 or dtype.itemsize > 1 << 16:
+        raise ZeropsError(f"{path}: malformed PCD header (a point record of {dtype.itemsize} bytes)")
+    if mode == "binary":
+        body = len(raw) - start
+        if body < n * dtype.itemsize or body - n * dtype.itemsize >= dtype.itemsize:
+            rows = body // dtype.itemsize
+            raise ZeropsError(f"{path}: the PCD header declares {n} points but the binary data holds {rows}"
+                              + (" and a partial one" if body % dtype.itemsize else ""))
+        table = np.frombuffer(raw, dtype=dtype, count=n, offset=start)
+    elif mode == "ascii":
+        lines = [ln for ln in raw[start:].decode("ascii", errors="replace").splitlines() if ln.strip()]
+        if len(lines) != n:
+            raise ZeropsError(f"{path}: the PCD header declares {n} points but the file holds {len(lines)} rows")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                flat = np.loadtxt(lines, dtype=np.float64, ndmin=2)
+        except ValueError as exc:
+            raise ZeropsError(f"{path}: bad PCD ascii data ({' '.join(str(exc).split())[:200]})") from None
+        width = sum(counts)
+        if flat.size == 0:
+            flat = flat.reshape(0, width)
+        if flat.shape[1] != width:
+            raise ZeropsError(f"{path}: PCD rows have {flat.shape[1]} values, header announces {width}")
+        table = np.empty(flat.shape[0], dtype=dtype)
+        col = 0
+        for (name, code, *shape), count in zip(dtype_fields, counts):
+            values = flat[:, col:col + count]
+            if name.split("__")[0] in ("rgb", "rgba") and np.dtype(code).kind == "f":
+                table[name] = values.astype(np.float32).reshape(table[name].shape)
+            else:
+                table[name] = values.astype(code).reshape(table[name].shape)
+            col += count
+    elif mode == "binary_compressed":
+        table = _pcd_compressed_table(raw[start:], dtype, n, path)
+    else:
+        raise ZeropsError(f"{path}: unknown PCD DATA mode '{mode}'")
+    if not all(c in lookup for c in "xyz"):
+        raise ZeropsError(f"{path}: PCD has no x, y, z fields (found: {' '.join(fields)})")
+    xyz = np.stack([table[lookup[c]].astype(np.float64) for c in "xyz"], axis=1)
+    rgb = None
+    key = lookup.get("rgb") or lookup.get("rgba")
+    if key is not None and len(xyz):
+        packed = np.ascontiguousarray(table[key])
+        bits = packed.view(np.uint32) if packed.dtype.itemsize == 4 else packed.astype(np.uint32)
+        rgb = np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], axis=1).astype(np.uint8)
+        rgb = colors_to_unit(rgb, path)
+    normals = None
+    if all(f"normal_{c}" in lookup for c in "xyz"):
+        normals = np.stack([table[lookup[f"normal_{c}"]].astype(np.float64) for c in "xyz"], axis=1)
+    return make_cloud(xyz, rgb, normals, source=path)
+
+
+def lzf_decompress(data: bytes, size: int) -> bytes:
+    """Decompress LZF ``data`` (the codec of PCD ``binary_compressed``) into ``size`` bytes."""
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:  # literal run of ctrl + 1 bytes
+            out += data[i:i + ctrl + 1]
+            i += ctrl + 1
+            continue
+        length = ctrl >> 5
+        if length == 7:
+            length += data[i]
+            i += 1
+        start = len(out) - ((ctrl & 31) << 8) - data[i] - 1
+        i += 1
+        length += 2
+        if start < 0:
+            raise ValueError("back-reference before the start of the data")
+        if start + length <= len(out):
+            out += out[start:start + length]
+        else:  # overlapping copy repeats the pattern
+            for k in range(length):
+                out.append(out[start + k])
+    if len(out) != size:
+        raise ValueError(f"decompressed {len(out)} bytes, expected {size}")
+    return bytes(out)
+
+
+def _pcd_compressed_table(body: bytes, dtype: np.dtype, n: int, path: Path) -> np.ndarray:
+    """PCD binary_compressed: uint32 compressed size, uint32 raw size, LZF data stored field by field."""
+    if len(body) < 8:
+        raise ZeropsError(f"{path}: PCD binary_compressed data is truncated")
+    csize, usize = (int(v) for v in np.frombuffer(body[:8], dtype="<u4"))
+    if usize != n * dtype.itemsize or len(body) < 8 + csize:
+        raise ZeropsError(f"{path}: PCD binary_compressed sizes do not match {n} points")
+    try:
+        flat = lzf_decompress(body[8:8 + csize], usize)
+    except (ValueError, IndexError) as exc:
+        raise ZeropsError(f"{path}: corrupt PCD binary_compressed data ({exc})") from None
+    table = np.empty(n, dtype=dtype)
+    offset = 0
+    for name in dtype.names:
+        field_dtype = dtype.fields[name][0]
+        nbytes = n * field_dtype.itemsize
+        table[name] = np.frombuffer(flat, dtype=field_dtype, count=n, offset=offset)
+        offset += nbytes
+    return table
+
+
+# ----------------------------------------------------------------------------------------------- NPY / NPZ
+
+_NPZ_KEYS = {"xyz": ("xyz", "points", "pos", "coords"), "rgb": ("rgb", "colors", "color"),
+             "normals": ("normals", "normal")}
+
+
+# what numpy and zipfile raise for a malformed .npy / .npz
+_NPY_ERRORS = (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+               zipfile.LargeZipFile, zlib.error)
+
+
+def check_npy_header(fh, where: str | os.PathLike, max_items: int = 9 * MAX_POINTS) -> tuple[tuple, np.dtype]:
+    """Read and check the header of a .npy stream (``fh`` at its start): numeric dtype (no pickled objects)
+    and at most ``max_items`` values. Returns (shape, dtype); raises ZeropsError."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise ZeropsError(f"{where}: not a valid NumPy array file ({' '.join(str(exc).split())[:160]})") from None
+    if dtype.hasobject:
+        raise ZeropsError(f"{where}: holds Python objects (pickled data), which zerops does not load for point "
+                          "clouds; save a plain numeric array")
+    items = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    if items > max_items:
+        raise ZeropsError(f"{where}: declares an array of shape {shape}; zerops reads at most {MAX_POINTS:,} points")
+    return shape, dtype
+
+
+def _check_npy_file(path: Path) -> None:
+    """Before np.load: the file is a .npy or a .npz (zip) whose arrays are numeric and of a sane size."""
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+        fh.seek(0)
+        if magic == b"\x93NUMPY":
+            check_npy_header(fh, path)
+            return
+    if magic[:4] != b"PK\x03\x04" and magic[:4] != b"PK\x05\x06":
+        raise ZeropsError(f"{path}: not a NumPy .npy or .npz file (it does not start with the NumPy or zip "
+                          "signature)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.file_size > 8 * 9 * MAX_POINTS + (1 << 20):
+                    raise ZeropsError(f"{path}: the member {info.filename} is {info.file_size:,} bytes when "
+                                      f"unpacked; zerops reads at most {MAX_POINTS:,} points")
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as member:
+                        check_npy_header(member, f"{path}:{info.filename}")
+    except _NPY_ERRORS as exc:
+        raise ZeropsError(f"{path}: not a valid .npz archive ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:160]})") from None
+
+
+def read_npy(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
+    """.npy array (N,3|6|9) or .npz with keys xyz/points, rgb/colors, normals (or a single array).
+
+    Headers are checked first: pickled (object) arrays are refused, and no array may declare more values
+    than :data:`zerops.limits.MAX_POINTS` points with 9 columns."""
+    try:
+        _check_npy_file(path)
+        data = np.load(path, allow_pickle=False)
+    except _NPY_ERRORS as exc:
+        raise ZeropsError(f"{path}: cannot read ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    if isinstance(data, np.ndarray):
+        return cloud_from_array(data, source=path)
+    try:
+        return _cloud_from_npz(data, path)
+    except _NPY_ERRORS as exc:
+        raise ZeropsError(f"{path}: cannot read ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+
+
+def _cloud_from_npz(data, path: Path) -> PointCloud:
+    with data:
+        files = list(data.files)
+        found = {k: next((name for name in names if name in files), None) for k, names in _NPZ_KEYS.items()}
+        if found["xyz"] is None:
+            if len(files) == 1:
+                return cloud_from_array(data[files[0]], source=path)
+            raise ZeropsError(f"{path}: no 'xyz' or 'points' array in the archive (found: {', '.join(files)})")
+        xyz = data[found["xyz"]]
+        if xyz.ndim == 2 and xyz.shape[1] in (6, 9) and found["rgb"] is None:
+            return cloud_from_array(xyz, source=path)
+        rgb = colors_to_unit(data[found["rgb"]], path) if found["rgb"] else None
+        normals = data[found["normals"]] if found["normals"] else None
+    return make_cloud(xyz, rgb, normals, source=path)
+
+
+# ----------------------------------------------------------------------------------------------- XYZ / TXT
+
+
+def read_columns(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
+    """Text columns ``x y z [r g b] [nx ny nz]`` separated by spaces, tabs or commas; '#' comments."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")   # a byte-order mark is not data
+    except OSError as exc:
+        raise ZeropsError(f"{path}: cannot read ({exc})") from None
+    lines = [ln for ln in text.replace(",", " ").replace(";", " ").splitlines()
+             if ln.strip() and not ln.lstrip().startswith(("#", "//"))]
+    if lines and not _is_numeric_row(lines[0]):
+        lines = lines[1:]  # a column-name header line
+    if len(lines) > MAX_POINTS:
+        raise ZeropsError(f"{path}: holds {len(lines):,} rows; zerops reads at most {MAX_POINTS:,} points")
+    if not lines:
+        raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = np.loadtxt(lines, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise ZeropsError(f"{path}: not numeric columns ({' '.join(str(exc).split())[:200]})") from None
+    if arr.size == 0:
+        raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
+    return cloud_from_array(arr, source=path)
+
+
+def _is_numeric_row(line: str) -> bool:
+    try:
+        [float(v) for v in line.split()]
+    except ValueError:
+        return False
+    return True
+
+
+_READERS = {".ply": read_ply, ".pcd": read_pcd, ".npy": read_npy, ".npz": read_npy,
+            ".xyz": read_columns, ".txt": read_columns, ".csv": read_columns, ".pts": read_columns}
+CLOUD_EXTENSIONS = tuple(_READERS)
+
+
+def read_cloud_file(path: str | os.PathLike, n_points: int = 10000, seed: int = 0) -> PointCloud:
+    """Dispatch on the extension (one of :data:`CLOUD_EXTENSIONS`)."""
+    p = Path(path)
+    reader = _READERS.get(p.suffix.lower())
+    if reader is None:
+        raise ZeropsError(f"{p}: not a point-cloud extension; expected one of {' '.join(CLOUD_EXTENSIONS)}")
+    return reader(p, n_points=n_points, seed=seed)

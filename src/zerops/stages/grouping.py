@@ -1,0 +1,182 @@
+"""Initial 3D groups of a start view (spec §3.1): FPS point prompts → SAM masks → flattened 2D groups → 3D.
+
+The segmenter is reached through an ``AmgDecodeFn``:
+``decode(view_index, prompt_points) -> (masks (B,3,H,W) bool, scores (B,3) float, stability (B,3) float | None)``
+with one single-point prompt per row. Stability is SAM's stability score (mask IoU between the logits
+thresholded at ±1); when a segmenter cannot give it, the stability filter is skipped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from zerops.geometry.clustering import largest_cluster
+from zerops.config import GroupingConfig
+from zerops.stages.extension import lift_mask
+from zerops.geometry.pointops import farthest_point_sampling
+
+AmgDecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
+
+
+@dataclass
+class GroupingStats:
+    decodes: int = 0
+    candidates: int = 0       # masks passing the score filters
+    kept_masks: int = 0       # masks after NMS and area filters
+    groups: int = 0           # 3D groups after lifting
+
+
+def mask_boxes(masks: np.ndarray) -> np.ndarray:
+    """(M, H, W) bool → (M, 4) float xyxy boxes (inclusive pixel extents + 1); empty masks give zeros."""
+    boxes = np.zeros((len(masks), 4), dtype=np.float64)
+    for i, m in enumerate(masks):
+        rows = np.flatnonzero(m.any(axis=1))
+        cols = np.flatnonzero(m.any(axis=0))
+        if len(rows):
+            boxes[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    return boxes
+
+
+def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression on xyxy boxes; returns kept indices in decreasing score order."""
+    order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep: list[int] = []
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        x1 = np.maximum(boxes[i, 0], boxes[:, 0])
+        y1 = np.maximum(boxes[i, 1], boxes[:, 1])
+        x2 = np.minimum(boxes[i, 2], boxes[:, 2])
+        y2 = np.minimum(boxes[i, 3], boxes[:, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        iou = inter / np.maximum(areas[i] + areas - inter, 1e-9)
+        suppressed |= iou > iou_threshold
+    return np.asarray(keep, dtype=np.int64)
+
+
+def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """Fill holes and drop islands smaller than ``min_area`` pixels (SAM's small-region post-processing)."""
+    out = mask.copy()
+    holes, n = ndimage.label(~out)
+    if n:
+        sizes = ndimage.sum_labels(np.ones_like(out), holes, index=np.arange(1, n + 1))
+        for lab in np.flatnonzero(sizes < min_area) + 1:
+            out[holes == lab] = True
+    islands, n = ndimage.label(out)
+    if n:
+        sizes = ndimage.sum_labels(np.ones_like(out), islands, index=np.arange(1, n + 1))
+        small = np.flatnonzero(sizes < min_area) + 1
+        if len(small) and len(small) < n:
+            out[np.isin(islands, small)] = False
+    return out
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 4-connected component of a (H, W) bool mask."""
+    lab, n = ndimage.label(mask)  # default structure = 4-connectivity
+    if n <= 1:
+        return mask
+    sizes = np.bincount(lab.ravel())[1:]
+    return lab == (int(np.argmax(sizes)) + 1)
+
+
+def flatten_masks(masks: list[np.ndarray]) -> np.ndarray:
+    """Paint masks from largest to smallest so every pixel holds the smallest covering mask.
+
+    Returns (H, W) int64: mask index (into ``masks``) per pixel, −1 where none.
+    """
+    if not masks:
+        raise ValueError("no masks")
+    areas = np.array([m.sum() for m in masks])
+    label = np.full(masks[0].shape, -1, dtype=np.int64)
+    for i in np.argsort(-areas, kind="stable"):
+        label[masks[i]] = i
+    return label
+
+
+def start_view_prompts(visible: np.ndarray, xyz: np.ndarray, n_prompts: int) -> np.ndarray:
+    """(P,) int64 point indices: farthest-point samples of the visible points of a start view."""
+    vis = np.flatnonzero(visible)
+    if len(vis) == 0:
+        return vis.astype(np.int64)
+    return vis[farthest_point_sampling(xyz[vis], min(n_prompts, len(vis)))]
+
+
+def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.ndarray, pixels: np.ndarray,
+                   index_map: np.ndarray, config: GroupingConfig, eps: float, min_points: int,
+                   batch_size: int = 64, skip_covered: bool = False,
+                   stats: GroupingStats | None = None, radius: np.ndarray | None = None,
+                   margin: float = 0.5) -> list[np.ndarray]:
+    """3D groups of one start view (spec §3.1 steps 1–6).
+
+    Args:
+        view: index of the start view; visible (N,) (surface visibility, ``RenderedView.seen``),
+            pixels (N, 2) and index_map (H, W) are its maps.
+        skip_covered: (``fast`` preset) decode the prompts in batches and skip a prompt whose pixel is
+            already inside an accepted mask.
+        radius, margin: splat radii (N,) in pixels and the lifting margin (see ``extension.lift_mask``).
+    Returns:
+        list of sorted int64 point-index arrays (almost disjoint).
+    """
+    stats = stats if stats is not None else GroupingStats()
+    prompt_idx = start_view_prompts(visible, xyz, config.n_prompts)
+    object_pixels = int((index_map >= 0).sum())
+    h, w = index_map.shape
+    cand_masks: list[np.ndarray] = []
+    cand_scores: list[float] = []
+    covered = np.zeros((h, w), dtype=bool)
+    for start in range(0, len(prompt_idx), batch_size):
+        batch = prompt_idx[start:start + batch_size]
+        pts = pixels[batch]
+        if skip_covered:
+            cols = np.clip(pts[:, 0].astype(int), 0, w - 1)
+            rows = np.clip(pts[:, 1].astype(int), 0, h - 1)
+            pts = pts[~covered[rows, cols]]
+        if len(pts) == 0:
+            continue
+        masks, scores, stability = decode(view, [p[None, :] for p in pts])
+        stats.decodes += len(pts)
+        ok = scores > config.pred_iou_thresh
+        if stability is not None:
+            ok &= stability >= config.stability_score_thresh
+        areas = masks.reshape(len(masks), 3, -1).sum(axis=2)
+        for b, k in zip(*np.nonzero(ok)):
+            cand_masks.append(masks[b, k])
+            cand_scores.append(float(scores[b, k]))
+            # only a mask that would survive the area filters counts as covering its pixels
+            if skip_covered and config.min_mask_area < areas[b, k] <= config.max_object_fraction * object_pixels:
+                covered |= masks[b, k]
+    stats.candidates += len(cand_masks)
+    if not cand_masks:
+        return []
+    stack = np.stack(cand_masks)
+    keep = box_nms(mask_boxes(stack), np.asarray(cand_scores), config.box_nms_thresh)
+    kept = []
+    for i in keep:
+        m = remove_small_regions(stack[i], config.min_mask_area)
+        area = int(m.sum())
+        if config.min_mask_area < area <= config.max_object_fraction * object_pixels:
+            kept.append(m)
+    stats.kept_masks += len(kept)
+    if not kept:
+        return []
+    label = flatten_masks(kept)
+    groups = []
+    for i in range(len(kept)):
+        region = label == i
+        if not region.any():
+            continue
+        pts = lift_mask(largest_component(region), pixels, visible, radius, margin)
+        if len(pts) == 0:
+            continue
+        core = largest_cluster(pts, xyz, eps, min_points)
+        if len(core):
+            groups.append(np.sort(core).astype(np.int64))
+    stats.groups += len(groups)
+    return groups

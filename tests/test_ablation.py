@@ -33,7 +33,7 @@ def test_eval_grid_writes_tables_and_reuses_the_stage_cache(tmp_path, capsys):
     from fakes import ColorRegionSegmenter  # noqa: F401
 
     from zerops.cli import main
-    from zerops.io.core import part_palette
+    from zerops.io.palette import part_palette
     from zerops.eval.partnete import write_partnete_shape
     from zerops.eval.synthetic import generate_shape
 

@@ -359,7 +359,8 @@ def test_segment_cli_with_a_tiny_owl_detector(tmp_path):
     consistent: every kept box has a score >= 0.5 and a label among the part names)."""
     from fakes import ColorRegionSegmenter  # noqa: F401
     from zerops.cli import main
-    from zerops.io.core import make_cloud, write_cloud_ply
+    from zerops.io.cloud import make_cloud
+    from zerops.io.ply import write_cloud_ply
     from zerops.eval.synthetic import generate_shape
 
     folder = tmp_path / "owl"

@@ -206,7 +206,7 @@ def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path):
     from fakes import ColorRegionSegmenter  # noqa: F401  (importable as fakes:ColorRegionSegmenter)
 
     from zerops.cli import main
-    from zerops.io.core import part_palette
+    from zerops.io.palette import part_palette
     from zerops.eval.synthetic import generate_shape
 
     s = generate_shape("Table", 1, n_points=3000)

@@ -12,7 +12,9 @@ import trimesh
 from zerops.cli import main
 from zerops.errors import ZeropsError
 from zerops.io.export import export_parts, label_mesh_faces
-from zerops.io.core import load_cloud, part_palette, write_cloud_ply
+from zerops.io.load import load_cloud
+from zerops.io.palette import part_palette
+from zerops.io.ply import write_cloud_ply
 from fakes import make_result
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from zerops.eval.baselines import segment_components
 from zerops.config import preset
-from zerops.io.core import make_cloud
+from zerops.io.cloud import make_cloud
 from zerops.eval.metrics import best_instance_ious
 from zerops.eval.partnete import load_partnete_shape
 from zerops.pipeline import ZeroPS

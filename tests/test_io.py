@@ -1,4 +1,4 @@
-"""zerops.io.core: round trips for every format, mesh sampling, atomic writers, bad inputs."""
+"""zerops.io: round trips for every format, mesh sampling, atomic writers, bad inputs."""
 from __future__ import annotations
 
 import json
@@ -11,19 +11,11 @@ from PIL import Image
 from plyfile import PlyData, PlyElement
 
 from zerops.errors import ZeropsError
-from zerops.io.core import (
-    PointCloud,
-    as_cloud,
-    atomic_path,
-    load_cloud,
-    part_colors,
-    part_palette,
-    validate_cloud,
-    write_cloud_ply,
-    write_json,
-    write_npz,
-    write_result_ply,
-)
+from zerops.io.cloud import PointCloud, validate_cloud
+from zerops.io.files import atomic_path, write_json, write_npz
+from zerops.io.load import as_cloud, load_cloud
+from zerops.io.palette import part_colors, part_palette
+from zerops.io.ply import write_cloud_ply, write_result_ply
 
 
 def _cloud(n=300, seed=0):

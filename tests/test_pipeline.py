@@ -9,7 +9,9 @@ from fakes import ColorRegionSegmenter
 
 from zerops.cli import main
 from zerops.errors import ZeropsError
-from zerops.io.core import make_cloud, part_palette, write_cloud_ply
+from zerops.io.cloud import make_cloud
+from zerops.io.palette import part_palette
+from zerops.io.ply import write_cloud_ply
 from zerops.eval.metrics import best_instance_ious
 from zerops.pipeline import ZeroPS, build_config
 from zerops.eval.synthetic import generate_shape

@@ -16,7 +16,7 @@ import pytest
 
 from zerops.cli import main
 from zerops.errors import ZeropsError
-from zerops.io.core import UNLABELED_GRAY, part_palette
+from zerops.io.palette import UNLABELED_GRAY, part_palette
 from zerops.io.resultdir import READS_FORMAT, load_result
 
 

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 __all__ = ["ZeropsError", "__version__", "ZeroPS", "PartResult", "preset", "ZeroPSConfig", "load_cloud"]
 
 _LAZY = {"ZeroPS": "zerops.pipeline", "PartResult": "zerops.pipeline", "preset": "zerops.config",
-         "ZeroPSConfig": "zerops.config", "load_cloud": "zerops.io.core"}
+         "ZeroPSConfig": "zerops.config", "load_cloud": "zerops.io.load"}
 
 
 def __getattr__(name: str):

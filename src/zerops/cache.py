@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.io.files import write_npz
 
 __all__ = ["StageCache", "stage_key", "array_digest", "pack_groups", "unpack_groups", "default_cache_dir",
            "CACHE_FORMAT"]
@@ -35,7 +36,7 @@ CACHE_FORMAT = 1   # bump when what a stage stores, or how it is computed, chang
 MARKER = ".zerops-stage-cache"     # in the root of every folder the stage cache writes to
 _STAGE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _KEY = re.compile(r"[0-9a-f]{64}")
-_TMP = re.compile(r"\.([0-9a-f]{64})\.npz\.\d+\.tmp")
+_TMP = re.compile(r"\.([0-9a-f]{64})\.\d+\.[0-9a-f]{8}\.tmp\.npz")   # zerops.io.files.atomic_path's temporaries
 
 
 def default_cache_dir() -> Path:
@@ -191,7 +192,6 @@ class StageCache:
     def put(self, stage: str, key: str, arrays: Mapping[str, np.ndarray]) -> None:
         """Store arrays atomically; a cache that cannot be written is skipped with a warning, never fatal."""
         path = self.path(stage, key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         if not self._claimed:
             if not self.claim():
                 import warnings
@@ -203,19 +203,12 @@ class StageCache:
         if self._claimed is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
             old = path.stat().st_size if path.exists() else 0
-            os.replace(tmp, path)
+            write_npz(path, compressed=False, **arrays)
             added = path.stat().st_size - old
         except OSError as err:
             import warnings
             warnings.warn(f"zerops: cannot write the stage cache at {self.root} ({err}); continuing without it")
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
             return
         if self._bytes is None:
             self._bytes = sum(e[1] for e in self.entries())

@@ -80,7 +80,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     import numpy as np
 
     from zerops.config import RenderConfig
-    from zerops.io.core import load_cloud
+    from zerops.io.load import load_cloud
     from zerops.render.renderer import render_cloud
     from zerops.viz.sheets import contact_sheet, save_png
 
@@ -196,7 +196,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from zerops.io.outdir import check_out_dir
 
     check_out_dir(args.out)                                     # before any work: not after a full run
-    from zerops.io.core import load_cloud
+    from zerops.io.load import load_cloud
     from zerops.pipeline import ZeroPS, build_config, build_detector, resolve_part_names
     from zerops.io.results import write_segment_outputs
 

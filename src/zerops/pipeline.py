@@ -24,7 +24,8 @@ from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
 from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
 from zerops.stages.grouping import GroupingStats, initial_groups
-from zerops.io.core import PointCloud, as_cloud
+from zerops.io.cloud import PointCloud
+from zerops.io.load import as_cloud
 from zerops.stages.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
 from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
 from zerops.geometry.pointops import knn, point_spacing
@@ -205,7 +206,7 @@ class ZeroPS:
 
     def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
                 keep_views: bool = True) -> PartResult:
-        """Segment ``cloud`` (a path, :class:`~zerops.io.core.PointCloud`, (N,3)/(N,6) array or trimesh object).
+        """Segment ``cloud`` (a path, :class:`~zerops.io.cloud.PointCloud`, (N,3)/(N,6) array or trimesh object).
 
         With ``part_names`` (or a PartNetE ``category``, whose part names are then used) the parts are also
         labeled (spec §4) by the detector: ``semantic``, ``instance`` and ``part_names`` are filled in.

@@ -61,7 +61,7 @@ def page(tmp_path_factory) -> tuple[Path, Path]:
 def test_screenshot_shows_the_parts(page):
     from PIL import Image
 
-    from zerops.io.core import part_palette
+    from zerops.io.palette import part_palette
 
     tmp, html = page
     shot = tmp / "shot.png"

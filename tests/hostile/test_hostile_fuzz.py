@@ -27,7 +27,7 @@ def _bases(tmp_path) -> dict[str, bytes]:
 
     import trimesh
 
-    from zerops.io.core import ply_bytes
+    from zerops.io.ply import ply_bytes
 
     xyz = cloud_xyz(200, 7)
     rgb = np.random.default_rng(7).integers(0, 256, size=(200, 3)).astype(np.uint8)

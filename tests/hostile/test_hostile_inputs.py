@@ -12,7 +12,7 @@ import pytest
 from conftest import ascii_ply, assert_error, cloud_xyz, one_shape_dataset, pcd, run_subprocess
 
 from zerops.errors import ZeropsError
-from zerops.io.core import load_cloud
+from zerops.io.load import load_cloud
 
 
 def _render(cli, path, tmp_path, *extra):

@@ -173,11 +173,11 @@ def test_signal_mid_write_leaves_the_old_result(cli, tmp_path, cloud, sig, code,
 
 
 def test_interrupt_note_depends_on_what_is_kept(cli, tmp_path, cloud, monkeypatch):
-    import zerops.io.core
+    import zerops.io.load
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(zerops.io.core, "load_cloud", interrupted)
+    monkeypatch.setattr(zerops.io.load, "load_cloud", interrupted)
     rc, _, err = cli("segment", cloud, "--out", tmp_path / "o", "--no-cache")
     assert rc == 130 and err.strip() == "zerops: interrupted (nothing was written)"
     rc, _, err = cli("segment", cloud, "--out", tmp_path / "o")

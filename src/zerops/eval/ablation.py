@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from zerops.errors import ZeropsError
-from zerops.io.core import atomic_path, write_json
+from zerops.io.files import atomic_path, write_json
 
 __all__ = ["ABLATIONS", "parse_sweep", "grid_rows", "run_grid", "grid_tables_markdown"]
 

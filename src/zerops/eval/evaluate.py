@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.core import atomic_path, json_dumps, write_json, write_npz
+from zerops.io.files import atomic_path, json_dumps, write_json, write_npz
 from zerops.eval.metrics import AverageIoU, InstanceMAP, SemanticMIoU, mean_over_categories
 from zerops.eval.partnete import PartNetEShape, list_partnete_shapes, load_partnete_shape
 

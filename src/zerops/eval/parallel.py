@@ -44,7 +44,7 @@ def _init_worker(threads: int, counter: Any = None, gpus: Sequence[int] = ()) ->
 def _compute_one(method: str, options: Mapping[str, Any], folder: str, path: str, key: str) -> str:
     """Compute one shape and save its prediction; returns ``folder``."""
     from zerops.eval.evaluate import _check_prediction, get_method, save_prediction, shape_fingerprint
-    from zerops.io.core import json_dumps
+    from zerops.io.files import json_dumps
     from zerops.eval.partnete import load_partnete_shape
     import time
 

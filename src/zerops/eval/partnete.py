@@ -20,7 +20,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.core import PointCloud, atomic_path, json_dumps, load_cloud, ply_bytes
+from zerops.io.cloud import PointCloud
+from zerops.io.files import atomic_path, json_dumps
+from zerops.io.load import load_cloud
+from zerops.io.ply import ply_bytes
 from zerops.limits import MAX_LABEL_BYTES, MAX_PICKLE_DEPTH, MAX_PICKLE_OPS, MAX_POINTS
 
 LABEL_KEYS = ("semantic_seg", "instance_seg")

@@ -11,19 +11,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from zerops.arrays import check_points
 from zerops.errors import ZeropsError
 
 
 def _check_points(xyz: np.ndarray) -> np.ndarray:
-    try:
-        arr = np.asarray(xyz, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ZeropsError(f"points must be a numeric (N,3) array ({exc})") from None
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise ZeropsError(f"points must have shape (N,3), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ZeropsError("points contain NaN or infinite coordinates; remove them first")
-    return arr
+    return check_points(xyz, dtype=np.float64, what="points")
 
 
 def _check_params(eps: float, min_points: int) -> None:

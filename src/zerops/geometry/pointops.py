@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from zerops.arrays import check_points
 from zerops.errors import ZeropsError
 
 _SPACING_SAMPLES = 20000  # at most this many query points when estimating the spacing
@@ -14,15 +15,7 @@ _SPACING_SAMPLES = 20000  # at most this many query points when estimating the s
 
 def _as_xyz(xyz: np.ndarray, min_points: int = 1) -> np.ndarray:
     """Check ``xyz`` is a finite (N, 3) array with at least ``min_points`` rows; return it as float64."""
-    arr = np.asarray(xyz)
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise ZeropsError(f"expected point coordinates of shape (N, 3), got {arr.shape}")
-    if arr.shape[0] < min_points:
-        raise ZeropsError(f"need at least {min_points} point(s), got {arr.shape[0]}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ZeropsError("point coordinates contain NaN or inf; remove those points first")
-    return arr
+    return check_points(xyz, min_points=min_points, dtype=np.float64)
 
 
 def knn(xyz: np.ndarray, k: int, query: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

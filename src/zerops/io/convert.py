@@ -13,8 +13,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import secrets
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io.mesh import MESH_EXTENSIONS
+from zerops.io.outdir import atomic_folder
 
 CONVERTER_VERSION = "1"
 GRAY = np.array([0.5, 0.5, 0.5])
@@ -280,17 +279,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise ZeropsError(f"{out}: output folder exists and is not empty; use --overwrite to replace it")
 
 
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp`` onto ``out`` (replacing an existing one)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: int = 10000, seed: int = 0,
                   names: str | os.PathLike | None = None, category: str | None = None, license: str = "unknown",
                   by: str = "link", up: str = "auto", geometry: str = "auto", overwrite: bool = False,
@@ -335,13 +323,8 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
         "converter_version": CONVERTER_VERSION,
     }
     _check_out(out, overwrite)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
+    with atomic_folder(out, None) as tmp:
         write_partnete_shape(tmp, xyz.astype(np.float32), rgb, part_class[part], part, meta)
-        _publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     n_colors = len(np.unique(np.round(rgb * 255.0).astype(np.uint8), axis=0))
     return ConvertResult(out, int(n_points), len(parts), int((counts > 0).sum()), n_colors,
                          time.perf_counter() - t0)

@@ -20,8 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from zerops.arrays import check_labels, check_points
 from zerops.errors import ZeropsError
-from zerops.io.core import UNLABELED_GRAY, atomic_path, part_palette, ply_bytes
+from zerops.io.files import atomic_path
+from zerops.io.palette import UNLABELED_GRAY, part_palette
+from zerops.io.ply import ply_bytes
 from zerops.io.resultdir import GROUPINGS, Entry, ResultDir, load_result, safe_name
 
 FORMATS = ("ply", "glb", "obj")
@@ -36,10 +39,8 @@ def label_mesh_faces(mesh: Any, xyz: np.ndarray, labels: np.ndarray) -> np.ndarr
 
     faces = np.asarray(mesh.faces, dtype=np.int64)
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    xyz = np.asarray(xyz, dtype=np.float64)
-    labels = np.asarray(labels)
-    if xyz.ndim != 2 or xyz.shape[1] != 3 or labels.shape != (len(xyz),):
-        raise ZeropsError(f"label_mesh_faces needs (N, 3) points and (N,) labels, got {xyz.shape} and {labels.shape}")
+    xyz = check_points(xyz, dtype=np.float64, what="label_mesh_faces points")
+    labels = check_labels(labels, len(xyz), what="label_mesh_faces labels")
     out = np.full(len(faces), -1, dtype=np.int64)
     keep = labels >= 0
     if not keep.any() or len(faces) == 0:
@@ -106,7 +107,7 @@ def _load_mesh(result: ResultDir, mesh: Any) -> Any:
             raise ZeropsError("mesh must be a trimesh.Trimesh or Scene with faces")
         return mesh
     from zerops.io import readers
-    from zerops.io.core import load_cloud
+    from zerops.io.load import load_cloud
 
     path = resolve_mesh_path(result, mesh)
     ext = path.suffix.lower()

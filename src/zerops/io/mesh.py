@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.core import PointCloud, make_cloud
+from zerops.io.cloud import PointCloud, make_cloud
 from zerops.limits import check_points
 
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".stl", ".off", ".dae", ".3mf")

@@ -156,21 +156,23 @@ def _swap_in(new: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike, kind: str) -> Iterator[Path]:
+def atomic_folder(path: str | os.PathLike, kind: str | None) -> Iterator[Path]:
     """Yield a new empty folder next to ``path``; when the block succeeds, it becomes ``path`` (replacing an
     earlier result, see :func:`check_out_dir`); when it fails or is interrupted, it is deleted and ``path`` is
-    left as it was."""
-    target = check_out_dir(path)
+    left as it was. ``kind`` names the result in the :data:`MARKER` file; ``kind=None`` writes no marker and
+    skips the ownership check (for folders that are not result folders, whose caller checked ``path``)."""
+    target = check_out_dir(path) if kind is not None else _target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _tidy_siblings(target)
     new = target.with_name(f".{target.name}.zerops-new-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(new)                                  # mode 0777 & ~umask, like the files in it
     try:
         yield new
-        from zerops import __version__
+        if kind is not None:
+            from zerops import __version__
 
-        (new / MARKER).write_text(json.dumps({"zerops_result": kind, "zerops_version": __version__}) + "\n",
-                                  encoding="utf-8")
+            (new / MARKER).write_text(json.dumps({"zerops_result": kind, "zerops_version": __version__}) + "\n",
+                                      encoding="utf-8")
         _swap_in(new, target)
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)

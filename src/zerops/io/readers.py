@@ -1,6 +1,6 @@
 """Point-cloud file readers: PLY, PCD, NPY/NPZ and XYZ/TXT columns.
 
-Each reader returns a validated :class:`zerops.io.core.PointCloud`. A PLY file with faces is a mesh and is
+Each reader returns a validated :class:`zerops.io.cloud.PointCloud`. A PLY file with faces is a mesh and is
 handed to :mod:`zerops.io.mesh` for surface sampling.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.core import PointCloud, cloud_from_array, colors_to_unit, make_cloud
+from zerops.io.cloud import PointCloud, cloud_from_array, colors_to_unit, make_cloud
 from zerops.limits import MAX_PLY_ROWS, MAX_POINTS
 
 _COLOR_NAMES = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from zerops.arrays import check_points
 from zerops.errors import ZeropsError
 
 #: The result format this module reads (the same number :mod:`zerops.io.results` writes; kept here so reading a
@@ -207,14 +208,10 @@ def load_result(folder: str | os.PathLike) -> ResultDir:
     for key in ("xyz", "part"):
         if key not in arrays:
             raise ZeropsError(f"{where}: the array '{key}' is missing; run `zerops segment` again")
-    xyz = arrays["xyz"]
-    if xyz.ndim != 2 or xyz.shape[1] != 3 or not np.issubdtype(xyz.dtype, np.number):
-        raise ZeropsError(f"{where}: 'xyz' must be an (N, 3) number array, got shape {xyz.shape} dtype {xyz.dtype}")
+    xyz = check_points(arrays["xyz"], what="'xyz'", where=f"{where}: ")
     n = xyz.shape[0]
     if n == 0:
         raise ZeropsError(f"{where}: the result has no points")
-    if not np.isfinite(xyz).all():
-        raise ZeropsError(f"{where}: 'xyz' contains NaN or infinite coordinates")
 
     def labels(key: str) -> np.ndarray | None:
         if key not in arrays:

@@ -13,7 +13,9 @@ import numpy as np
 
 from zerops import __version__
 from zerops.config import ZeroPSConfig
-from zerops.io.core import UNLABELED_GRAY, part_palette, write_json, write_npz, write_result_ply
+from zerops.io.files import write_json, write_npz
+from zerops.io.palette import UNLABELED_GRAY, part_palette
+from zerops.io.ply import write_result_ply
 from zerops.pipeline import PartResult
 from zerops.viz.sheets import contact_sheet, label_overlay, part_overlay, save_png
 

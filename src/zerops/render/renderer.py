@@ -28,6 +28,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from zerops.arrays import check_points
 from zerops.config import RenderConfig
 from zerops.errors import ZeropsError
 from zerops.geometry.pointops import knn, normals_from_neighbors, smooth_normals
@@ -323,11 +324,11 @@ def render_cloud(cloud: Any, config: RenderConfig = RenderConfig(), layout: Any 
                  progress: bool = False) -> list[RenderedView]:
     """Normalize a cloud and render it from ``layout`` (default ``config.views``).
 
-    ``cloud`` is a :class:`zerops.io.core.PointCloud` (or anything with ``xyz``, ``rgb``, ``normals``
-    attributes), or whatever :func:`zerops.io.core.as_cloud` accepts: an (N, 3) / (N, 6) array, a mesh, a path.
+    ``cloud`` is a :class:`zerops.io.cloud.PointCloud` (or anything with ``xyz``, ``rgb``, ``normals``
+    attributes), or whatever :func:`zerops.io.load.as_cloud` accepts: an (N, 3) / (N, 6) array, a mesh, a path.
     """
     if not hasattr(cloud, "xyz"):
-        from zerops.io.core import as_cloud
+        from zerops.io.load import as_cloud
 
         cloud = as_cloud(cloud)
     xyz, rgb, normals = cloud.xyz, getattr(cloud, "rgb", None), getattr(cloud, "normals", None)
@@ -387,16 +388,7 @@ def _check_torch_device(device: str) -> None:
 
 
 def _check_xyz(xyz: Any) -> np.ndarray:
-    arr = np.asarray(xyz)
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise ZeropsError(f"expected point coordinates of shape (N, 3), got {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ZeropsError("the point cloud is empty")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ZeropsError(f"point coordinates must be numbers, got dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        raise ZeropsError("point coordinates contain NaN or inf; remove those points first")
-    return arr
+    return check_points(xyz, min_points=1)
 
 
 def _check_rgb(rgb: Any, n: int) -> np.ndarray:

@@ -20,14 +20,13 @@ frame (SAM convention: the graph adds 0.5), ``point_labels`` (B, K) float (1 pos
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.io.files import atomic_path
 
 __all__ = ["LOWRES_OUTPUT", "IOU_OUTPUT", "multimask_graph", "with_candidate_outputs", "decoder_weights", "MultimaskDecoder",
            "build_batched_decoder", "EXPORT_VERSION"]
@@ -314,18 +313,11 @@ def build_batched_decoder(src_model, dst: Path, opset: int = 17) -> Path:
     labels = torch.ones(2, 3)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dst.name + ".", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")            # the legacy exporter's deprecation notices
-            torch.onnx.export(module, (emb, coords, labels), tmp, dynamo=False, opset_version=opset,
-                              input_names=["image_embeddings", "point_coords", "point_labels"],
-                              output_names=["low_res_masks_all", "iou_predictions_all"],
-                              dynamic_axes={"point_coords": {0: "B", 1: "K"}, "point_labels": {0: "B", 1: "K"},
-                                            "low_res_masks_all": {0: "B"}, "iou_predictions_all": {0: "B"}})
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(dst) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")            # the legacy exporter's deprecation notices
+        torch.onnx.export(module, (emb, coords, labels), str(tmp), dynamo=False, opset_version=opset,
+                          input_names=["image_embeddings", "point_coords", "point_labels"],
+                          output_names=["low_res_masks_all", "iou_predictions_all"],
+                          dynamic_axes={"point_coords": {0: "B", 1: "K"}, "point_labels": {0: "B", 1: "K"},
+                                        "low_res_masks_all": {0: "B"}, "iou_predictions_all": {0: "B"}})
     return dst

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.core import part_colors
+from zerops.io.palette import part_colors
 from zerops.io.resultdir import ResultDir, load_result
 
 

@@ -117,7 +117,7 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
         pil = Image.fromarray(_as_rgb_uint8(arr))
     if not target.parent.exists():
         raise ZeropsError(f"cannot write {target}: folder {target.parent} does not exist")
-    from zerops.io.core import atomic_path
+    from zerops.io.files import atomic_path
 
     with atomic_path(target) as tmp:            # created with the umask's mode, like every other output
         with open(tmp, "xb") as fh:
@@ -134,7 +134,7 @@ def part_overlay(view, labels: np.ndarray, shading: float = 0.35) -> np.ndarray:
     Returns:
         (H, W, 3) uint8 image, white background.
     """
-    from zerops.io.core import part_colors
+    from zerops.io.palette import part_colors
 
     index_map = view.index_map
     out = np.full(index_map.shape + (3,), 255, dtype=np.uint8)
@@ -156,7 +156,7 @@ def label_overlay(view, semantic: np.ndarray, part_names: Sequence[str], detecti
     its tag ends in "x")."""
     from PIL import Image, ImageDraw
 
-    from zerops.io.core import part_palette
+    from zerops.io.palette import part_palette
 
     img = part_overlay(view, semantic, shading=shading)
     if detections is None or len(detections) == 0:

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.core import UNLABELED_GRAY, atomic_path, part_palette
+from zerops.io.files import atomic_path
+from zerops.io.palette import UNLABELED_GRAY, part_palette
 from zerops.io.resultdir import ResultDir, load_result
 
 MODE_TITLES = {"part": "parts", "semantic": "classes", "instance": "instances"}

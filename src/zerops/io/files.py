@@ -1,0 +1,77 @@
+"""Atomic file writes: every writer here writes a temporary file in the target's folder and renames it onto
+the target, so an interrupted run never leaves a truncated output. The one helper for this is
+:func:`atomic_path`; :func:`write_bytes`, :func:`write_json` and :func:`write_npz` are built on it."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from zerops.errors import ZeropsError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error remove it.
+
+    The parent folder is created if needed. The temporary file is not created in advance; its name
+    keeps the target's suffix (``.out.png`` -> ``.out.<pid>.<random>.tmp.png``) so writers that pick
+    a format from the extension (PIL, ``np.save``) work on it.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{target.suffix}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise ZeropsError(f"{target}: nothing was written")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def json_dumps(obj: Any, sort_keys: bool = False, indent: int | None = 2) -> str:
+    """JSON text for ``obj`` (numpy arrays/scalars and paths converted), ending in a newline."""
+    try:
+        return json.dumps(obj, sort_keys=sort_keys, indent=indent, default=_json_default, allow_nan=True) + "\n"
+    except TypeError as exc:
+        raise ZeropsError(f"cannot write JSON: {exc}") from None
+
+
+def write_json(path: str | os.PathLike, obj: Any, sort_keys: bool = False, indent: int | None = 2) -> None:
+    """Atomically write ``obj`` as JSON (numpy values converted to Python)."""
+    text = json_dumps(obj, sort_keys=sort_keys, indent=indent)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_npz(path: str | os.PathLike, compressed: bool = True, **arrays: np.ndarray) -> None:
+    """Atomically write named arrays to an .npz file (no pickled objects)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            (np.savez_compressed if compressed else np.savez)(f, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Atomically write ``data`` to ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

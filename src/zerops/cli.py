@@ -231,7 +231,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from zerops.viz.viewer import has_display, open_in_browser, serve_folder, write_viewer
+    from zerops.viz.serve import has_display, open_in_browser, serve_folder
+    from zerops.viz.viewer import write_viewer
 
     path = write_viewer(args.dir, max_points=args.max_points)
     print(path)

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.registry import load_plugin_class
 
-__all__ = ["Detections", "Detector", "PROMPT_STYLES", "build_prompt", "register_detector", "get_detector",
-           "available_detectors", "filter_detections", "check_part_names", "object_pixels", "as_detector"]
+__all__ = ["Detections", "Detector", "PROMPT_STYLES", "build_prompt", "filter_detections", "check_part_names",
+           "object_pixels", "as_detector"]
 
 PROMPT_STYLES = ("names", "of-category")
 
@@ -127,44 +126,6 @@ class Detector(abc.ABC):
             obj = object_pixels(view)
             out.append(filter_detections(det, score_threshold, obj, max_object_fraction))
         return out
-
-
-# ---- registry ---------------------------------------------------------------------------------------
-_Factory = Callable[..., Detector]
-_REGISTRY: dict[str, _Factory] = {}
-
-
-def register_detector(name: str, factory: _Factory) -> None:
-    """Register ``factory(option: str | None, device=..., **options)`` under a plain name (no ':')."""
-    if ":" in name:
-        raise ZeropsError(f"detector names cannot contain ':' ({name!r})")
-    _REGISTRY[name] = factory
-
-
-def available_detectors() -> list[str]:
-    return ["hf:<model id or folder>", "oracle[:perfect|glip-like]", "<module>:<Class>"]
-
-
-def get_detector(spec: str, device: str = "cpu", **options: Any) -> Detector:
-    """Build a detector from a spec string.
-
-    ``hf:<hub id or local folder>`` (Grounding DINO, MM-Grounding-DINO, OWLv2, OWL-ViT via transformers),
-    ``oracle[:perfect|glip-like]`` (ground-truth boxes with an error model; evaluation only),
-    ``package.module:ClassName`` (a plug-in class taking ``device=`` and keyword options and implementing
-    ``detect(image, part_names, category=None) -> Detections``).
-    """
-    if not isinstance(spec, str) or not spec:
-        raise ZeropsError(f"the detector must be named by a non-empty string: {', '.join(available_detectors())}")
-    head, sep, rest = spec.partition(":")
-    if head in _REGISTRY:
-        return _REGISTRY[head](rest or None, device=device, **options)
-    if head == "hf":
-        from zerops.detectors.hf import HFDetector
-        return HFDetector(rest, device=device, **options)
-    if sep:
-        cls = load_plugin_class(spec, "detector")
-        return as_detector(cls(device=device, **options), spec)
-    raise ZeropsError(f"unknown detector '{spec}': use one of {', '.join(available_detectors())}")
 
 
 def as_detector(obj: Any, name: str | None = None) -> Detector:

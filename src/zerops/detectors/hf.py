@@ -25,7 +25,7 @@ from PIL import Image
 
 from zerops.detectors.base import PROMPT_STYLES, Detections, Detector, build_prompt, check_part_names
 from zerops.errors import ZeropsError
-from zerops.registry import check_torch_device, first_line as _first_line, load_hf_config
+from zerops.torchcheck import check_torch_device, first_line as _first_line, import_torch_transformers, load_hf_config
 
 __all__ = ["HFDetector", "SUPPORTED", "join_phrases", "token_phrase_index", "phrase_logits", "pack_phrases",
            "normalized_to_pixels"]
@@ -39,14 +39,6 @@ _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
 SEPARATOR = " . "
 
-
-def _import_torch_transformers():
-    try:
-        import torch
-        import transformers
-    except ImportError as err:
-        raise ZeropsError(f"hf: detectors need torch and transformers ({err}): pip install 'zerops[hf]'") from None
-    return torch, transformers
 
 
 def _looks_like_path(model: str) -> bool:
@@ -141,7 +133,7 @@ class HFDetector(Detector):
     def __init__(self, model: str, device: str = "cpu", *, prompt_style: str = "names", min_score: float = 0.05,
                  text_threshold: float = 0.25, dtype: str = "float32", local_files_only: bool = False,
                  **load_options: Any) -> None:
-        torch, transformers = _import_torch_transformers()
+        torch, transformers = import_torch_transformers("hf: detectors")
         if not model or not isinstance(model, str):
             raise ZeropsError("hf: needs a model id or folder, e.g. hf:IDEA-Research/grounding-dino-base")
         if prompt_style not in PROMPT_STYLES:

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from zerops.arrays import check_points
+from zerops.torchcheck import check_torch_device, import_torch
 from zerops.config import RenderConfig
 from zerops.errors import ZeropsError
 from zerops.geometry.pointops import knn, normals_from_neighbors, smooth_normals
@@ -168,7 +169,7 @@ class Renderer:
         if backend == "numpy" and device != "cpu":
             raise ZeropsError(f"the numpy render backend runs on the CPU only, not '{device}'; use backend='torch'")
         if backend == "torch":
-            _check_torch_device(device)
+            check_torch_device(import_torch("the torch render backend"), device)
         if config.image_size < 8:
             raise ZeropsError(f"image_size must be at least 8 pixels, got {config.image_size}")
         if not 0 < config.fov_deg < 180:
@@ -373,18 +374,6 @@ def _shade(pts: np.ndarray, normals: np.ndarray | None, rot: np.ndarray, positio
     gray = np.round(value).astype(np.uint8)
     return np.repeat(gray[:, None], 3, axis=1)
 
-
-def _check_torch_device(device: str) -> None:
-    try:
-        import torch
-    except ImportError:
-        raise ZeropsError("the torch render backend needs PyTorch; install it or use device='cpu'") from None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ZeropsError(f"unknown device '{device}'; use 'cpu' or 'cuda'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ZeropsError(f"device '{device}' requested but CUDA is not available; use device='cpu'")
 
 
 def _check_xyz(xyz: Any) -> np.ndarray:

@@ -4,16 +4,38 @@
 (transformers SamModel / SamHQModel / Sam2Model) or ``get_segmenter("pkg.module:Class")``; then
 ``seg.set_images(views)`` and ``masks, scores = seg.predict(view, prompt_sets)``.
 """
-from zerops.segmenters.base import (PromptSet, Segmenter, as_prompt_sets, available_segmenters, get_segmenter,
-                                    register_segmenter, select_masks)
+from __future__ import annotations
+
+from typing import Any
+
+from zerops.registry import Registry
+from zerops.segmenters.base import PromptSet, Segmenter, as_prompt_sets, check_segmenter, select_masks
+
+#: The segmenters by name (lazy: a module is imported when its entry is first used).
+SEGMENTERS = Registry("segmenter", {"embedded": "zerops.segmenters.embedded:EmbeddedSam",
+                                    "hf": "zerops.segmenters.hf:HFSam"},
+                      args={"hf": ("model id or folder", True)}, check=check_segmenter)
 
 
-def _embedded(device: str = "cpu", **options):
-    from zerops.segmenters.embedded import EmbeddedSam
-    return EmbeddedSam(device=device, **options)
+def get_segmenter(spec: str = "embedded", device: str = "cpu", **options: Any) -> Segmenter:
+    """Build a segmenter from a spec string.
+
+    ``embedded`` (default, MobileSAM on onnxruntime), ``hf:<hub id or local folder>`` (transformers
+    SamModel / SamHQModel / Sam2Model), ``package.module:ClassName`` (a plug-in class taking
+    ``device=`` and keyword options and implementing ``set_images`` / ``predict``).
+    """
+    return SEGMENTERS.create(spec, device=device, **options)
 
 
-register_segmenter("embedded", _embedded)
+def available_segmenters() -> list[str]:
+    """The accepted segmenter spellings."""
+    return SEGMENTERS.available()
 
-__all__ = ["PromptSet", "Segmenter", "as_prompt_sets", "available_segmenters", "get_segmenter",
+
+def register_segmenter(name: str, factory: Any) -> None:
+    """Add a segmenter ``factory(**options)`` / ``factory(arg, **options)`` (or ``"module:attribute"``)."""
+    SEGMENTERS.register(name, factory)
+
+
+__all__ = ["SEGMENTERS", "PromptSet", "Segmenter", "as_prompt_sets", "available_segmenters", "get_segmenter",
            "register_segmenter", "select_masks"]

@@ -13,15 +13,13 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.registry import load_plugin_class
 
-__all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "register_segmenter",
-           "get_segmenter", "available_segmenters"]
+__all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "check_segmenter"]
 
 
 @dataclass(frozen=True)
@@ -282,40 +280,8 @@ def _check_image(img: Any, i: int) -> None:
         raise ZeropsError(f"image {i} is too small ({img.shape[1]}x{img.shape[0]} pixels)")
 
 
-# ---- registry ---------------------------------------------------------------------------------------
-_Factory = Callable[..., Segmenter]
-_REGISTRY: dict[str, _Factory] = {}
-
-
-def register_segmenter(name: str, factory: _Factory) -> None:
-    """Register ``factory(device=..., **options)`` under a plain name (no ':')."""
-    if ":" in name:
-        raise ZeropsError(f"segmenter names cannot contain ':' ({name!r})")
-    _REGISTRY[name] = factory
-
-
-def available_segmenters() -> list[str]:
-    return sorted(_REGISTRY) + ["hf:<model id or folder>", "<module>:<Class>"]
-
-
-def get_segmenter(spec: str = "embedded", device: str = "cpu", **options: Any) -> Segmenter:
-    """Build a segmenter from a spec string.
-
-    ``embedded`` (default, MobileSAM on onnxruntime), ``hf:<hub id or local folder>`` (transformers
-    SamModel / SamHQModel / Sam2Model), ``package.module:ClassName`` (a plug-in class taking
-    ``device=`` and keyword options and implementing ``set_images`` / ``predict``).
-    """
-    if not isinstance(spec, str) or not spec:
-        raise ZeropsError("the segmenter must be named by a non-empty string, e.g. 'embedded'")
-    if spec in _REGISTRY:
-        return _REGISTRY[spec](device=device, **options)
-    if spec.startswith("hf:"):
-        from zerops.segmenters.hf import HFSam
-        return HFSam(spec[3:], device=device, **options)
-    if ":" in spec:
-        cls = load_plugin_class(spec, "segmenter")
-        seg = cls(device=device, **options)
-        if not (callable(getattr(seg, "set_images", None)) and callable(getattr(seg, "predict", None))):
-            raise ZeropsError(f"'{spec}' does not implement set_images() and predict()")
-        return seg
-    raise ZeropsError(f"unknown segmenter '{spec}': use one of {', '.join(available_segmenters())}")
+def check_segmenter(obj: Any, spec: str) -> Any:
+    """``obj`` if it implements ``set_images`` and ``predict`` (the protocol), else a one-line error."""
+    if not (callable(getattr(obj, "set_images", None)) and callable(getattr(obj, "predict", None))):
+        raise ZeropsError(f"'{spec}' does not implement set_images() and predict()")
+    return obj

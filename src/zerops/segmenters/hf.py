@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from zerops.errors import ZeropsError
-from zerops.registry import check_torch_device, load_hf_config
+from zerops.torchcheck import check_torch_device, import_torch_transformers, load_hf_config
 from zerops.segmenters.base import Segmenter
 from zerops.segmenters.upscale import LogitUpscaler
 
@@ -28,14 +28,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _FAMILIES = {"sam": "SamModel", "sam_hq": "SamHQModel", "sam2": "Sam2Model"}
 
-
-def _import_torch_transformers():
-    try:
-        import torch
-        import transformers
-    except ImportError as err:
-        raise ZeropsError(f"hf: segmenters need torch and transformers ({err}): pip install 'zerops[hf]'") from None
-    return torch, transformers
 
 
 class HFSam(Segmenter):
@@ -48,7 +40,7 @@ class HFSam(Segmenter):
     def __init__(self, model: str, device: str = "cpu", *, dtype: str = "float32", decode_batch: int = 32,
                  local_files_only: bool = False, **load_options: Any) -> None:
         super().__init__()
-        torch, transformers = _import_torch_transformers()
+        torch, transformers = import_torch_transformers("hf: segmenters")
         if not model:
             raise ZeropsError("hf: needs a model id or folder, e.g. hf:facebook/sam-vit-huge")
         check_torch_device(torch, device, dtype)

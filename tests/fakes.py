@@ -65,7 +65,7 @@ def dying_components(die_marker: str = "", **options):
     import os
     from pathlib import Path
 
-    from zerops.eval.evaluate import get_method
+    from zerops.eval.methods import get_method
 
     inner = get_method("components", **options)
 
@@ -80,7 +80,7 @@ def dying_components(die_marker: str = "", **options):
 def make_result(folder, xyz: np.ndarray, part: np.ndarray, names: list[str] | None = None,
                 part_class: list[int] | None = None, source: str | None = None):
     """A result folder as `zerops segment` writes it (no views), parts named when ``names`` is given."""
-    from zerops.pipeline import PartResult
+    from zerops.result import PartResult
     from zerops.io.results import write_segment_outputs
 
     part = np.asarray(part, dtype=np.int64)

@@ -5,13 +5,9 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.eval.evaluate import (
-    Prediction,
-    get_method,
-    load_prediction,
-    register_method,
-    run_eval,
-)
+from zerops.eval.harness import run_eval
+from zerops.eval.methods import get_method, register_method
+from zerops.eval.prediction import Prediction, load_prediction
 from zerops.eval.partnete import write_partnete_shape
 
 
@@ -177,7 +173,7 @@ def test_registry_and_bad_input(dataset, tmp_path):
 
 
 def test_components_separates_touching_planes_at_a_crease():
-    from zerops.eval.baselines import segment_components
+    from zerops.geometry.components import segment_components
     from zerops.eval.metrics import average_iou
 
     u = np.linspace(0, 1, 30)

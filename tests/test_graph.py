@@ -105,7 +105,7 @@ def test_evidence_round_trips_through_the_cache_format():
 
 def test_without_any_mask_the_graph_falls_back_to_the_geometric_regions():
     """No SAM evidence at all: the parts are the `components` baseline's regions, every point labelled."""
-    from zerops.eval.baselines import segment_components
+    from zerops.geometry.components import segment_components
 
     rng = np.random.default_rng(2)
     xyz, _ = _two_boxes_at_right_angle(rng)
@@ -181,7 +181,7 @@ def test_presets_keep_the_spec_stages_and_the_default_is_graph():
 
 
 def test_result_folder_keeps_the_hierarchy_and_the_viewer_steps_through_it(tmp_path):
-    from zerops.pipeline import PartResult
+    from zerops.result import PartResult
     from zerops.io.resultdir import load_result
     from zerops.io.results import write_segment_outputs
     from zerops.viz.viewer import viewer_payload, viewer_html

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zerops.eval.baselines import segment_components
+from zerops.geometry.components import segment_components
 from zerops.config import preset
 from zerops.io.cloud import make_cloud
 from zerops.eval.metrics import best_instance_ious

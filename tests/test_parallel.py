@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.eval.evaluate import run_eval
+from zerops.eval.harness import run_eval
 from zerops.eval.synthetic import write_benchmark
 
 TESTS = str(Path(__file__).resolve().parent)

@@ -7,7 +7,7 @@ from zerops.errors import ZeropsError
 __version__ = "0.1.0"
 __all__ = ["ZeropsError", "__version__", "ZeroPS", "PartResult", "preset", "ZeroPSConfig", "load_cloud"]
 
-_LAZY = {"ZeroPS": "zerops.pipeline", "PartResult": "zerops.pipeline", "preset": "zerops.config",
+_LAZY = {"ZeroPS": "zerops.pipeline", "PartResult": "zerops.result", "preset": "zerops.config",
          "ZeroPSConfig": "zerops.config", "load_cloud": "zerops.io.load"}
 
 

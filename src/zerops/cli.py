@@ -126,7 +126,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from zerops.io.outdir import check_out_dir
 
     check_out_dir(args.out, own_only=False)                     # before any work
-    from zerops.eval.evaluate import run_eval
+    from zerops.eval.harness import run_eval
 
     options = _pipeline_options(args) if args.method in _PIPELINE_METHODS else {}
     if args.method == "labeling":           # the labeling step alone: only its own switches apply

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +17,8 @@ from tqdm import tqdm
 
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
 from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
-from zerops.detectors import Detections, as_detector, check_part_names, get_detector
+from zerops.detectors import as_detector, check_part_names, get_detector
+from zerops.detectors.base import pack_detections, unpack_detections
 from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
 from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
@@ -26,89 +26,13 @@ from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
 from zerops.stages.grouping import GroupingStats, initial_groups
 from zerops.io.cloud import PointCloud
 from zerops.io.load import as_cloud
+from zerops.result import PartResult, propagate_result, subsample_cloud
 from zerops.stages.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
 from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
 from zerops.geometry.pointops import knn, point_spacing
 from zerops.render.renderer import RenderedView, Renderer, normalize
 from zerops.segmenters import PromptSet, Segmenter, get_segmenter
 from zerops.render.views import extension_order, get_layout
-
-
-@dataclass
-class PartResult:
-    """What :meth:`ZeroPS.segment` returns.
-
-    Attributes:
-        xyz: (N, 3) float32 input coordinates (as given).
-        part: (N,) int64 class-agnostic part id per point, −1 unassigned.
-        parts: list of (M_k,) int64 point indices of part k.
-        semantic / instance: (N,) int64 per-point class index / instance id, −1 none (only with part names).
-        part_names: the class names semantic ids refer to ([] without labeling).
-        seconds: stage → seconds, with ``total``.
-        decodes: SAM prompts decoded by this call; counts: groups per stage and the decodes each stage
-            took when it was computed (``decodes_groups``, ``decodes_extension``, also when cached).
-        cached: the stages read from the stage cache (``groups``, ``extended``, ``boxes``).
-        part_class: (P,) class per part (−1 unlabeled); instance_scores: {instance id: confidence};
-        vote_matrix: (C, P) int64 votes before CNVP; detections: per view ``Detections`` (with part names);
-        votes: one :class:`~zerops.stages.labeling.VoteRecord` per kept box, in view order (which part it voted for).
-        sample: for clouds above ``config.max_points``, the (M,) indices of the points the views and groups
-            refer to (the labels of all N points are copied from their nearest sampled point); else None.
-        views: the rendered views (kept for visualisation), or [] when ``keep_views=False``.
-    """
-
-    xyz: np.ndarray
-    part: np.ndarray
-    parts: list[np.ndarray]
-    seconds: dict[str, float]
-    decodes: int
-    counts: dict[str, int]
-    semantic: np.ndarray | None = None
-    instance: np.ndarray | None = None
-    part_names: list[str] = field(default_factory=list)
-    views: list[RenderedView] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    part_class: np.ndarray | None = None
-    instance_scores: dict[int, float] = field(default_factory=dict)
-    vote_matrix: np.ndarray | None = None
-    detections: list[Any] = field(default_factory=list)
-    votes: list[VoteRecord] = field(default_factory=list)
-    sample: np.ndarray | None = None
-    debug: dict[str, Any] = field(default_factory=dict)
-    graph: PartGraph | None = None
-
-    def regroup(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
-        """(N,) part per point at another granularity of the merge tree (graph mode): merge while the mean
-        affinity is >= ``threshold`` (higher = more, smaller parts), or cut at ``n_parts`` parts; with
-        neither, the per-object cut by mask support."""
-        if self.graph is None:
-            raise ZeropsError("regroup() needs the merge tree of the graph preset (this result has none)")
-        part = self.graph.parts(threshold=threshold, n_parts=n_parts)
-        return part if self.sample is None else part[self._nearest_sample()]
-
-    def _nearest_sample(self) -> np.ndarray:
-        from scipy.spatial import cKDTree
-        return cKDTree(self.xyz[self.sample]).query(self.xyz, k=1)[1]
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready summary: part sizes, per-stage seconds, decodes and counts."""
-        out: dict[str, Any] = {
-            "points": int(len(self.part)),
-            "parts": [int(len(p)) for p in self.parts],
-            "unassigned": int((self.part < 0).sum()),
-            "seconds": {k: round(float(v), 3) for k, v in self.seconds.items()},
-            "decodes": int(self.decodes),
-            "counts": {k: int(v) for k, v in self.counts.items()},
-        }
-        if self.cached:
-            out["cached"] = list(self.cached)
-        if self.part_names:
-            out["part_names"] = list(self.part_names)
-            out["part_labels"] = [self.part_names[c] if c >= 0 else None for c in self.part_class]
-            out["instances"] = [{"instance": i, "name": self.part_names[int(self.semantic[self.instance == i][0])],
-                                 "points": int((self.instance == i).sum()), "confidence": round(float(c), 4)}
-                                for i, c in sorted(self.instance_scores.items())]
-            out["vote_matrix"] = self.vote_matrix.tolist() if self.vote_matrix is not None else None
-        return out
 
 
 class ZeroPS:
@@ -422,34 +346,6 @@ def _identity(model: Any) -> str:
     return str(getattr(model, "name", type(model).__qualname__))
 
 
-def subsample_cloud(pc: PointCloud, max_points: int, seed: int = 0) -> tuple[PointCloud, np.ndarray | None]:
-    """At most ``max_points`` points: a seeded uniform random subset (sorted indices), or the cloud itself
-    (and None) when it is small enough."""
-    n = len(pc.xyz)
-    if max_points <= 0 or n <= max_points:
-        return pc, None
-    idx = np.sort(np.random.default_rng(seed).choice(n, int(max_points), replace=False))
-    sub = PointCloud(xyz=pc.xyz[idx], rgb=None if pc.rgb is None else pc.rgb[idx],
-                     normals=None if pc.normals is None else pc.normals[idx], source=pc.source)
-    return sub, idx
-
-
-def propagate_result(result: PartResult, full: PointCloud, sample: np.ndarray) -> PartResult:
-    """Copy per-point labels of the subset ``sample`` to every point of ``full`` by nearest neighbour."""
-    from scipy.spatial import cKDTree
-
-    _, nn = cKDTree(full.xyz[sample]).query(full.xyz, k=1)
-    result.xyz = full.xyz
-    result.part = result.part[nn]
-    result.parts = [np.flatnonzero(result.part == k) for k in range(len(result.parts))]
-    if result.semantic is not None:
-        result.semantic = result.semantic[nn]
-        result.instance = result.instance[nn]
-    result.sample = sample
-    result.counts["subsampled_to"] = int(len(sample))
-    return result
-
-
 def build_detector(spec: str, device: str, config: ZeroPSConfig, seed: int = 0) -> Any:
     """A detector from its spec; ``hf:`` detectors get the configured prompt style, ``oracle`` the seed."""
     if spec.startswith("hf:"):
@@ -474,20 +370,6 @@ def resolve_part_names(part_names: Sequence[str] | str | None, category: str | N
         raise ZeropsError(f"unknown PartNetE category '{category}': give --parts, or one of "
                           f"{', '.join(sorted(table))}")
     return list(table[match])
-
-
-def pack_detections(detections: Sequence[Detections]) -> dict[str, np.ndarray]:
-    """Per-view detections -> flat arrays (for the stage cache)."""
-    return {"counts": np.array([len(d) for d in detections], np.int64),
-            "boxes": np.concatenate([d.boxes for d in detections]) if detections else np.zeros((0, 4), np.float32),
-            "scores": np.concatenate([d.scores for d in detections]) if detections else np.zeros(0, np.float32),
-            "labels": np.concatenate([d.labels for d in detections]) if detections else np.zeros(0, np.int64)}
-
-
-def unpack_detections(arrays: dict[str, np.ndarray]) -> list[Detections]:
-    off = np.concatenate([[0], np.cumsum(arrays["counts"])])
-    return [Detections(arrays["boxes"][a:b], arrays["scores"][a:b], arrays["labels"][a:b])
-            for a, b in zip(off[:-1], off[1:])]
 
 
 def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, passes: int | None = None,
@@ -595,81 +477,3 @@ def parse_overrides(items: Sequence[str], cfg: ZeroPSConfig) -> dict[str, Any]:
             raise ZeropsError(f"--set {key}: cannot read '{text}' as a {type(current).__name__}") from None
         out[key] = value
     return out
-
-
-def _zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", device: str = "cpu",
-                   no_extension: bool = False, passes: int | None = None, merge_threshold: float | None = None,
-                   views: str | None = None, n_prompts: int | None = None, cache: str | None = None,
-                   detector: str | None = None, no_penalty: bool = False, no_check: bool = False,
-                   prompt_style: str | None = None, confidence: str | None = None, detector_seed: int = 0,
-                   max_points: int | None = None, granularity: float | None = None, n_parts: int | None = None,
-                   shading: str | None = None, overrides: Sequence[str] | None = None,
-                   extension: bool = False):
-    """``zerops eval --method zerops``: the pipeline as an evaluation method. Class-agnostic parts; with a
-    ``detector`` also semantic / instance labels (an ``oracle`` detector is given each shape's ground truth).
-    ``cache``: stage-cache folder (None: no stage cache)."""
-    from zerops.eval.evaluate import Prediction
-
-    cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts,
-                       no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence,
-                       max_points=max_points, granularity=granularity, n_parts=n_parts, shading=shading,
-                       overrides=overrides, extension=extension)
-    det = build_detector(detector, device, cfg, seed=detector_seed) if detector is not None else None
-    model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False, cache=cache, detector=det)
-
-    def run(shape) -> Prediction:
-        if det is None:
-            r = model.segment(shape.cloud, keep_views=False)
-            return Prediction(part=r.part, seconds=r.seconds["total"],
-                              extra={"decodes": r.decodes, "seconds": r.seconds, "counts": r.counts,
-                                     "cached": r.cached})
-        if hasattr(det, "set_ground_truth"):
-            det.set_ground_truth(shape.semantic, shape.instance)
-        r = model.segment(shape.cloud, part_names=shape.part_names, category=shape.category, keep_views=False)
-        return Prediction(part=r.part, semantic=r.semantic, instance=r.instance, instance_scores=r.instance_scores,
-                          seconds=r.seconds["total"],
-                          extra={"decodes": r.decodes, "seconds": r.seconds, "counts": r.counts, "cached": r.cached,
-                                 "vote_matrix": r.vote_matrix.tolist()})
-    return run
-
-
-def _labeling_method(detector: str = "oracle:glip-like", device: str = "cpu", no_penalty: bool = False,
-                     no_check: bool = False, prompt_style: str | None = None, confidence: str | None = None,
-                     detector_seed: int = 0, views: str | None = None, cache: str | None = None):
-    """``zerops eval --method labeling``: the labeling step alone, on the ground-truth instances as parts
-    (measures TDCM / Vote Matrix / CNVP independently of SAM)."""
-    from zerops.eval.evaluate import Prediction
-
-    cfg = build_config("fast", views=views, no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style,
-                       confidence=confidence)
-    det = build_detector(detector, device, cfg, seed=detector_seed)
-    model = ZeroPS(cfg, segmenter=_NoSegmenter(), device=device, progress=False, cache=cache, detector=det)
-
-    def run(shape) -> Prediction:
-        if not (shape.instance >= 0).any():         # nothing to name: an empty prediction
-            none = np.full(shape.n_points, -1, dtype=np.int64)
-            return Prediction(part=none, semantic=none, instance=none, instance_scores={})
-        if hasattr(det, "set_ground_truth"):
-            det.set_ground_truth(shape.semantic, shape.instance)
-        r = model.label(shape.cloud, shape.instance, part_names=shape.part_names, category=shape.category,
-                        keep_views=False)
-        return Prediction(part=r.part, semantic=r.semantic, instance=r.instance, instance_scores=r.instance_scores,
-                          seconds=r.seconds["total"], extra={"seconds": r.seconds, "counts": r.counts,
-                                                             "vote_matrix": r.vote_matrix.tolist()})
-    return run
-
-
-class _NoSegmenter:
-    """Placeholder for runs that never call SAM (``ZeroPS.label``)."""
-
-    name = "none"
-
-
-def _register() -> None:
-    from zerops.eval.evaluate import register_method
-
-    register_method("zerops", _zerops_method)
-    register_method("labeling", _labeling_method)
-
-
-_register()

@@ -77,7 +77,7 @@ def test_read_only_folder_is_refused(cli, tmp_path, cloud):
 
 # ----------------------------------------------------------------------------------------------- atomic folders
 def _result(tmp_path, seed=0):
-    from zerops.pipeline import PartResult
+    from zerops.result import PartResult
 
     xyz = cloud_xyz(200, seed)
     part = (xyz[:, 0] > 0).astype(np.int64)

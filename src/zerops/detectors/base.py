@@ -23,7 +23,7 @@ import numpy as np
 from zerops.errors import ZeropsError
 
 __all__ = ["Detections", "Detector", "PROMPT_STYLES", "build_prompt", "filter_detections", "check_part_names",
-           "object_pixels", "as_detector"]
+           "object_pixels", "as_detector", "pack_detections", "unpack_detections"]
 
 PROMPT_STYLES = ("names", "of-category")
 
@@ -155,3 +155,18 @@ class _Wrapped(Detector):
         except (TypeError, ValueError):
             raise ZeropsError(f"detector '{self.name}' must return Detections or (boxes, scores, labels)") from None
         return Detections(boxes, scores, labels)
+
+
+def pack_detections(detections: Sequence[Detections]) -> dict[str, np.ndarray]:
+    """Per-view detections -> flat arrays (for the stage cache)."""
+    return {"counts": np.array([len(d) for d in detections], np.int64),
+            "boxes": np.concatenate([d.boxes for d in detections]) if detections else np.zeros((0, 4), np.float32),
+            "scores": np.concatenate([d.scores for d in detections]) if detections else np.zeros(0, np.float32),
+            "labels": np.concatenate([d.labels for d in detections]) if detections else np.zeros(0, np.int64)}
+
+
+def unpack_detections(arrays: dict[str, np.ndarray]) -> list[Detections]:
+    """The inverse of :func:`pack_detections`."""
+    off = np.concatenate([[0], np.cumsum(arrays["counts"])])
+    return [Detections(arrays["boxes"][a:b], arrays["scores"][a:b], arrays["labels"][a:b])
+            for a, b in zip(off[:-1], off[1:])]

@@ -85,7 +85,8 @@ def run_grid(data_dir: str | Path, out_dir: str | Path, method: str, sweeps: Seq
              categories: Sequence[str] | None = None, limit: int | None = None, progress: bool = True,
              resume: bool = True, workers: int = 1, ray: str | None = None) -> dict[str, Any]:
     """Evaluate every row of the grid; writes ``ablation.json`` and ``ablation.md`` in ``out_dir``."""
-    from zerops.eval.evaluate import get_method, run_eval
+    from zerops.eval.harness import run_eval
+    from zerops.eval.methods import get_method
 
     rows = grid_rows(sweeps, ablate, base_options)
     for _, opts in rows:                       # every row's options are valid before anything runs

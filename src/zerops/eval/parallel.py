@@ -1,7 +1,8 @@
 """Computing an evaluation's shapes in parallel: local worker processes or tasks on a Ray cluster.
 
 Each job computes one shape with the method and writes its prediction to the run's per-shape cache file
-(atomic), exactly as the sequential harness does; :func:`zerops.eval.evaluate.run_eval` then scores every shape
+(atomic) with :func:`zerops.eval.prediction.compute_prediction`, as the sequential harness does;
+:func:`zerops.eval.harness.run_eval` then scores every shape
 in its usual order, so reports are identical to a sequential run. A worker process that dies (killed, out
 of memory) loses only the shape it was computing, which is retried (``retries`` times) in a fresh pool; a
 shape whose method raises a :class:`~zerops.errors.ZeropsError` (bad input) stops the run with that error.
@@ -14,6 +15,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from zerops.errors import ZeropsError
+from zerops.eval.methods import get_method
+from zerops.eval.partnete import load_partnete_shape
+from zerops.eval.prediction import compute_prediction
+from zerops.io.files import json_dumps
 
 __all__ = ["compute_parallel", "compute_on_ray", "worker_threads", "cuda_devices"]
 
@@ -43,21 +48,11 @@ def _init_worker(threads: int, counter: Any = None, gpus: Sequence[int] = ()) ->
 
 def _compute_one(method: str, options: Mapping[str, Any], folder: str, path: str, key: str) -> str:
     """Compute one shape and save its prediction; returns ``folder``."""
-    from zerops.eval.evaluate import _check_prediction, get_method, save_prediction, shape_fingerprint
-    from zerops.io.files import json_dumps
-    from zerops.eval.partnete import load_partnete_shape
-    import time
-
     tag = method + json_dumps(dict(options), sort_keys=True, indent=None)
     run = _METHODS.get(tag)
     if run is None:
         run = _METHODS[tag] = get_method(method, **options)
-    shape = load_partnete_shape(folder)
-    t0 = time.perf_counter()
-    pred = _check_prediction(run(shape), shape, method)
-    if not pred.seconds:
-        pred.seconds = time.perf_counter() - t0
-    save_prediction(Path(path), pred, key, shape_fingerprint(shape))
+    compute_prediction(run, load_partnete_shape(folder), method, Path(path), key)
     return folder
 
 

@@ -16,7 +16,7 @@ from zerops.config import ZeroPSConfig
 from zerops.io.files import write_json, write_npz
 from zerops.io.palette import UNLABELED_GRAY, part_palette
 from zerops.io.ply import write_result_ply
-from zerops.pipeline import PartResult
+from zerops.result import PartResult
 from zerops.viz.sheets import contact_sheet, label_overlay, part_overlay, save_png
 
 RESULT_FORMAT = 1

@@ -2,7 +2,7 @@
 
 Two levels:
 
-1. **Regions** — the geometric partition of :func:`zerops.eval.baselines.segment_components`: DBSCAN components
+1. **Regions** — the geometric partition of :func:`zerops.geometry.components.segment_components`: DBSCAN components
    split where normals or colors jump (creases, material boundaries). Every point gets a region (DBSCAN
    noise takes its nearest labelled neighbour's region).
 2. **Superpoints** — regions cut into compact chunks of at most ``max_size`` points (farthest-point seeds +
@@ -105,7 +105,7 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *, angle
         size_fraction, min_size: the size cap of a superpoint.
         k: neighbours per point for the adjacency graph.
     """
-    from zerops.eval.baselines import segment_components
+    from zerops.geometry.components import segment_components
 
     xyz = np.asarray(xyz, dtype=np.float64)
     n = len(xyz)

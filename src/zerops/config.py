@@ -1,4 +1,8 @@
-"""Every ZeroPS hyperparameter in one dataclass; defaults are the spec's values (ZEROPS_SPEC.md §7)."""
+"""Every ZeroPS hyperparameter in one dataclass, one frozen dataclass per stage, and the named presets.
+
+``ZeroPSConfig()`` is the ``paper`` preset: the paper's values (docs/METHOD.md §7) plus zerops's small-SAM
+safeguards; ``preset("literal")`` is the paper word for word; ``preset("graph")`` is the default.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -20,8 +24,16 @@ class RenderConfig:
     min_point_radius: float = 0.005  # the spec's fixed radius, used as the floor of the adaptive radius
     radius_scale: float = 0.8        # adaptive radius = scale × distance to the k-th nearest neighbour …
     radius_neighbors: int = 8        # … with k = radius_neighbors (capped at 3× the median)
+    max_radius_ratio: float = 3.0    # adaptive radii are capped at this multiple of their median
+    normal_neighbors: int = 16       # neighbours for the PCA normals that shade uncolored clouds
+    seen_tolerance: float = 1.0      # a point is "seen" within this many of its splat radii behind the front surface
     background: tuple[int, int, int] = (255, 255, 255)
     shading: str = "none"            # colored clouds: none (flat colors, the spec) | lambert (color × light)
+    albedo: float = 0.8              # gray of uncolored clouds (light gray)
+    ambient: float = 0.3             # shaded color = color × (ambient + (1 − ambient) × Lambert term)
+    light_offset: tuple[float, float] = (0.3, 0.4)  # light = towards camera + a × camera-left + b × camera-up
+    view_neighbors: int = 3          # angular layouts (partslip10, custom): each view's nearest views are adjacent
+    start_fraction: float = 0.4      # angular layouts start from this share of their views (farthest first)
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class ExtensionConfig:
     max_object_fraction: float = 0.9  # never take a candidate covering more of the view's object pixels (spec 1)
     interior_prompts: float = 0.75   # prompt only from points with >= this share of neighbours in the group
                                      # (0 = the spec's FPS over all visible points)
+    interior_neighbors: int = 8      # … among each point's this many nearest neighbours
     min_overlap: float = 0.5         # union only if the mask holds this share of the group's visible points
                                      # (0 = the spec's "at least one shared point")
     max_growth: float = 3.0          # reject a mask lifting more than this × the group's visible points

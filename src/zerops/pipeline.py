@@ -63,7 +63,8 @@ class ZeroPS:
         self.detector = (build_detector(detector, device, self.config) if isinstance(detector, str)
                          else as_detector(detector) if detector is not None else None)
         self.renderer = Renderer(self.config.render, device=device)
-        self.layout = get_layout(self.config.render.views)
+        r = self.config.render
+        self.layout = get_layout(r.views, r.view_neighbors, r.start_fraction)
         self._evidence: MaskEvidence | None = None     # graph mode: the masks decoded for the current cloud
         self._views: list[RenderedView] = []
 
@@ -236,8 +237,7 @@ class ZeroPS:
                 for s in tqdm(starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
                     v = views[view_index[s]]
                     groups[s] = initial_groups(view_index[s], self._decode_amg, xyz, v.seen, v.pixels, v.index_map,
-                                               cfg.grouping, eps, min_pts, batch_size=cfg.grouping.batch_size,
-                                               skip_covered=cfg.grouping.skip_covered, stats=gstats,
+                                               cfg.grouping, eps, min_pts, stats=gstats,
                                                radius=v.radius, margin=cfg.grouping.lift_margin)
                 seconds["groups"] = time.perf_counter() - t
                 counts["decodes_groups"] = gstats.decodes
@@ -258,7 +258,8 @@ class ZeroPS:
                                                     memo=DecodeMemo() if cfg.extension.memoize else None,
                                                     stop_when_stable=cfg.extension.stop_when_stable,
                                                     progress=bar.update, margin=cfg.grouping.lift_margin,
-                                                    neighbors=knn(xyz, 8)[1] if cfg.extension.interior_prompts > 0
+                                                    neighbors=knn(xyz, cfg.extension.interior_neighbors)[1]
+                                                    if cfg.extension.interior_prompts > 0
                                                     else None)
                 seconds["extension"] = time.perf_counter() - t
                 counts["decodes_extension"] = estats.decodes
@@ -400,7 +401,7 @@ def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, 
                 raise ZeropsError(f"--n-parts must be >= 1, got {n_parts}")
             over["graph.n_parts"] = int(n_parts)
     if shading is not None:
-        from zerops.render.renderer import SHADINGS
+        from zerops.render.shading import SHADINGS
         if shading not in SHADINGS:
             raise ZeropsError(f"unknown shading '{shading}': use {' or '.join(SHADINGS)}")
         over["render.shading"] = shading

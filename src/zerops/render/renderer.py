@@ -34,16 +34,9 @@ from zerops.config import RenderConfig
 from zerops.errors import ZeropsError
 from zerops.geometry.pointops import knn, normals_from_neighbors, smooth_normals
 from zerops.render.raster import splat
+from zerops.render.shading import SHADINGS, shade
 from zerops.render.views import ViewLayout, ViewSpec, get_layout
 
-DEFAULT_RADIUS_SCALE = 0.8          # adaptive world splat radius = scale x distance to the k-th neighbour
-DEFAULT_RADIUS_NEIGHBORS = 8         # that k
-MAX_RADIUS_RATIO = 3.0               # adaptive radii are capped at this multiple of their median
-NORMAL_NEIGHBORS = 16                # neighbours for PCA normals of uncolored clouds
-ALBEDO = 0.8                         # light gray
-AMBIENT = 0.3
-SHADINGS = ("none", "lambert")       # colored clouds: flat colors, or color × (ambient + Lambert)
-LIGHT_OFFSET = (0.3, 0.4)            # light direction = towards camera + 0.3 * camera-left + 0.4 * camera-up
 
 
 def normalize(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -115,8 +108,8 @@ class PreparedCloud:
     world_radius: np.ndarray | None  # (N,) float32 splat radius in world units (adaptive mode), or None
 
 
-def adaptive_radius(knn_dist: np.ndarray, scale: float = DEFAULT_RADIUS_SCALE,
-                    max_ratio: float = MAX_RADIUS_RATIO) -> np.ndarray:
+def adaptive_radius(knn_dist: np.ndarray, scale: float = RenderConfig.radius_scale,
+                    max_ratio: float = RenderConfig.max_radius_ratio) -> np.ndarray:
     """Per-point world splat radius from neighbour distances.
 
     Args:
@@ -224,7 +217,7 @@ class Renderer:
         Returns:
             One :class:`RenderedView` per view, in layout order.
         """
-        lay = get_layout(layout)
+        lay = get_layout(layout, self.config.view_neighbors, self.config.start_fraction)
         cloud = self.prepare(xyz_normalized, rgb, normals)
         if self.threads > 1 and len(lay.views) > 1:
             with ThreadPoolExecutor(max_workers=self.threads) as pool:
@@ -245,12 +238,13 @@ class Renderer:
         adaptive = self.config.point_radius is None and n >= 2
         world_radius = None
         if need_normals or adaptive:
-            k = max(self.radius_neighbors if adaptive else 1, NORMAL_NEIGHBORS if need_normals else 1)
+            k = max(self.radius_neighbors if adaptive else 1, self.config.normal_neighbors if need_normals else 1)
             dist, neighbors = knn(pts, k)
             if adaptive:
-                world_radius = adaptive_radius(dist[:, : self.radius_neighbors], self.radius_scale)
+                world_radius = adaptive_radius(dist[:, : self.radius_neighbors], self.radius_scale,
+                                               self.config.max_radius_ratio)
             if need_normals:
-                nb = neighbors[:, :NORMAL_NEIGHBORS]
+                nb = neighbors[:, :self.config.normal_neighbors]
                 normals = smooth_normals(normals_from_neighbors(pts, nb), nb)
         return PreparedCloud(pts, np.ascontiguousarray(pts.T), colors, normals, world_radius)
 
@@ -282,11 +276,11 @@ class Renderer:
         visible = np.zeros(n + 1, dtype=bool)
         visible[index_map] = True                     # -1 marks the extra last slot
         seen = surface_visibility(pixels, depth, radius * (depth / np.float32(self.focal)), index_map,
-                                  in_front, SEEN_TOLERANCE) | visible[:n]
+                                  in_front, cfg.seen_tolerance) | visible[:n]
         if cloud.colors is None:
-            colors = _shade(cloud.xyz, cloud.normals, rot, position)
+            colors = shade(cloud.xyz, cloud.normals, rot, position, cfg)
         elif cfg.shading == "lambert":
-            colors = _shade(cloud.xyz, cloud.normals, rot, position, albedo=cloud.colors)
+            colors = shade(cloud.xyz, cloud.normals, rot, position, cfg, albedo=cloud.colors)
         else:
             colors = cloud.colors
         image = _colorize(index_map, colors, cfg.background)
@@ -296,11 +290,9 @@ class Renderer:
         )
 
 
-SEEN_TOLERANCE = 1.0   # a point is "seen" within this many of its own splat radii behind the front surface
-
 
 def surface_visibility(pixels: np.ndarray, depth: np.ndarray, world_radius: np.ndarray, index_map: np.ndarray,
-                       valid: np.ndarray, tolerance: float = SEEN_TOLERANCE) -> np.ndarray:
+                       valid: np.ndarray, tolerance: float = RenderConfig.seen_tolerance) -> np.ndarray:
     """Which points lie on the visible surface: (N,) bool.
 
     The index map keeps one front-most point per pixel, and with disks larger than the point spacing many
@@ -352,27 +344,6 @@ def _colorize(index_map: np.ndarray, colors: np.ndarray, background: Sequence[in
     palette = np.concatenate([colors, np.asarray([background], dtype=np.uint8)], axis=0)
     return np.take(palette, index_map, axis=0, mode="wrap")  # -1 wraps to the background entry
 
-
-def _shade(pts: np.ndarray, normals: np.ndarray | None, rot: np.ndarray, position: np.ndarray,
-           albedo: np.ndarray | None = None) -> np.ndarray:
-    """Lambert shading for one view: (N, 3) uint8; gray, or ``albedo`` ((N, 3) uint8 point colors) ×
-    (ambient + Lambert)."""
-    if normals is None:
-        if albedo is not None:
-            return albedo
-        return np.full((len(pts), 3), round(255 * ALBEDO), dtype=np.uint8)
-    light = -rot[2] + LIGHT_OFFSET[0] * rot[0] + LIGHT_OFFSET[1] * rot[1]
-    light = (light / np.linalg.norm(light)).astype(np.float32)
-    to_cam = position.astype(np.float32) - pts
-    facing = np.einsum("ij,ij->i", normals, to_cam)
-    lam = normals @ light
-    lam = np.where(facing < 0, -lam, lam)
-    if albedo is not None:
-        light_level = AMBIENT + (1.0 - AMBIENT) * np.clip(lam, 0.0, 1.0)
-        return np.round(albedo.astype(np.float32) * light_level[:, None]).astype(np.uint8)
-    value = 255.0 * ALBEDO * (AMBIENT + (1.0 - AMBIENT) * np.clip(lam, 0.0, 1.0))
-    gray = np.round(value).astype(np.uint8)
-    return np.repeat(gray[:, None], 3, axis=1)
 
 
 

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from zerops.config import RenderConfig
 from zerops.errors import ZeropsError
 
 LAYOUT_NAMES = ("zerops20", "partslip10")
@@ -45,8 +46,6 @@ _PARTSLIP10 = (
     (10, 0), (10, 90), (10, 180), (10, 270), (40, 0), (40, 120), (40, 240), (-20, 60), (-20, 180), (-20, 300),
 )
 
-_N_NEAREST = 3
-_START_FRACTION = 0.4  # zerops20 starts from 8 of its 20 views
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,10 @@ def _zerops20() -> ViewLayout:
     return ViewLayout("zerops20", views, adjacency, starts)
 
 
-def _angular_layout(name: str, angles: Sequence[tuple[float, float]], prefix: str) -> ViewLayout:
+def _angular_layout(name: str, angles: Sequence[tuple[float, float]], prefix: str, neighbors: int,
+                    start_fraction: float) -> ViewLayout:
+    """Views at ``angles``; each adjacent to its ``neighbors`` nearest by angle and along an angular spanning
+    tree; ``start_fraction`` of them, farthest-first, are start views."""
     views = tuple(ViewSpec(f"{prefix}{i}", float(e), float(a)) for i, (e, a) in enumerate(angles))
     n = len(views)
     dirs = view_direction(np.array([v.elev for v in views]), np.array([v.azim for v in views]))
@@ -109,7 +111,7 @@ def _angular_layout(name: str, angles: Sequence[tuple[float, float]], prefix: st
     linked = np.zeros((n, n), dtype=bool)
     for i in range(n):
         order = np.lexsort((np.arange(n), ang[i]))  # by angle, ties by index
-        linked[i, order[: min(_N_NEAREST, n - 1)]] = True
+        linked[i, order[: min(neighbors, n - 1)]] = True
     # Prim's minimum spanning tree on the angles, so the graph is connected.
     in_tree = np.zeros(n, dtype=bool)
     in_tree[0] = True
@@ -130,7 +132,7 @@ def _angular_layout(name: str, angles: Sequence[tuple[float, float]], prefix: st
         nb = np.flatnonzero(linked[i])
         nb = nb[np.lexsort((nb, ang[i, nb]))]
         adjacency[views[i].name] = tuple(views[j].name for j in nb)
-    n_start = max(1, math.ceil(_START_FRACTION * n))
+    n_start = max(1, math.ceil(start_fraction * n))
     starts = _farthest_directions(dirs, n_start)
     return ViewLayout(name, views, adjacency, tuple(views[i].name for i in starts))
 
@@ -160,8 +162,11 @@ def _parse_angles(spec: Sequence) -> list[tuple[float, float]]:
     return [(float(e), float(a)) for e, a in arr]
 
 
-def get_layout(spec: "str | ViewLayout | Sequence[tuple[float, float]]") -> ViewLayout:
-    """A view layout: ``"zerops20"``, ``"partslip10"``, an existing :class:`ViewLayout`, or (elev, azim) pairs."""
+def get_layout(spec: "str | ViewLayout | Sequence[tuple[float, float]]",
+               neighbors: int = RenderConfig.view_neighbors,
+               start_fraction: float = RenderConfig.start_fraction) -> ViewLayout:
+    """A view layout: ``"zerops20"``, ``"partslip10"``, an existing :class:`ViewLayout`, or (elev, azim) pairs.
+    ``neighbors`` / ``start_fraction``: adjacency and start views of the angular layouts (not ``zerops20``)."""
     if isinstance(spec, ViewLayout):
         return spec
     if isinstance(spec, str):
@@ -169,9 +174,9 @@ def get_layout(spec: "str | ViewLayout | Sequence[tuple[float, float]]") -> View
         if key == "zerops20":
             return _zerops20()
         if key == "partslip10":
-            return _angular_layout("partslip10", _PARTSLIP10, "p")
+            return _angular_layout("partslip10", _PARTSLIP10, "p", neighbors, start_fraction)
         raise ZeropsError(f"unknown view layout '{spec}'; use one of {', '.join(LAYOUT_NAMES)} or (elev, azim) pairs")
-    return _angular_layout("custom", _parse_angles(spec), "c")
+    return _angular_layout("custom", _parse_angles(spec), "c", neighbors, start_fraction)
 
 
 def extension_order(layout: "ViewLayout | str", start: str) -> list[str]:

@@ -110,7 +110,6 @@ def start_view_prompts(visible: np.ndarray, xyz: np.ndarray, n_prompts: int) -> 
 
 def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.ndarray, pixels: np.ndarray,
                    index_map: np.ndarray, config: GroupingConfig, eps: float, min_points: int,
-                   batch_size: int = 64, skip_covered: bool = False,
                    stats: GroupingStats | None = None, radius: np.ndarray | None = None,
                    margin: float = 0.5) -> list[np.ndarray]:
     """3D groups of one start view (spec §3.1 steps 1–6).
@@ -118,8 +117,8 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
     Args:
         view: index of the start view; visible (N,) (surface visibility, ``RenderedView.seen``),
             pixels (N, 2) and index_map (H, W) are its maps.
-        skip_covered: (``fast`` preset) decode the prompts in batches and skip a prompt whose pixel is
-            already inside an accepted mask.
+        config: the prompts, thresholds, ``batch_size`` (prompts per decode) and ``skip_covered`` (``fast``
+            preset: skip a prompt whose pixel is already inside an accepted mask).
         radius, margin: splat radii (N,) in pixels and the lifting margin (see ``extension.lift_mask``).
     Returns:
         list of sorted int64 point-index arrays (almost disjoint).
@@ -131,10 +130,10 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
     cand_masks: list[np.ndarray] = []
     cand_scores: list[float] = []
     covered = np.zeros((h, w), dtype=bool)
-    for start in range(0, len(prompt_idx), batch_size):
-        batch = prompt_idx[start:start + batch_size]
+    for start in range(0, len(prompt_idx), config.batch_size):
+        batch = prompt_idx[start:start + config.batch_size]
         pts = pixels[batch]
-        if skip_covered:
+        if config.skip_covered:
             cols = np.clip(pts[:, 0].astype(int), 0, w - 1)
             rows = np.clip(pts[:, 1].astype(int), 0, h - 1)
             pts = pts[~covered[rows, cols]]
@@ -150,7 +149,7 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
             cand_masks.append(masks[b, k])
             cand_scores.append(float(scores[b, k]))
             # only a mask that would survive the area filters counts as covering its pixels
-            if skip_covered and config.min_mask_area < areas[b, k] <= config.max_object_fraction * object_pixels:
+            if config.skip_covered and config.min_mask_area < areas[b, k] <= config.max_object_fraction * object_pixels:
                 covered |= masks[b, k]
     stats.candidates += len(cand_masks)
     if not cand_masks:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
 from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
+from zerops.options import build_config, parse_overrides
 from zerops.detectors import Detections, as_detector, check_part_names, get_detector
 from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
 from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
@@ -487,113 +488,6 @@ def unpack_detections(arrays: dict[str, np.ndarray]) -> list[Detections]:
     off = np.concatenate([[0], np.cumsum(arrays["counts"])])
     return [Detections(arrays["boxes"][a:b], arrays["scores"][a:b], arrays["labels"][a:b])
             for a, b in zip(off[:-1], off[1:])]
-
-
-def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, passes: int | None = None,
-                 merge_threshold: float | None = None, views: str | None = None, n_prompts: int | None = None,
-                 fill_unassigned: bool = False, seed: int | None = None, no_penalty: bool = False,
-                 no_check: bool = False, prompt_style: str | None = None,
-                 confidence: str | None = None, max_points: int | None = None, granularity: float | None = None,
-                 n_parts: int | None = None, shading: str | None = None,
-                 overrides: Sequence[str] | None = None, extension: bool = False) -> ZeroPSConfig:
-    """The configuration behind the CLI/eval switches (``--preset``, ``--no-extension``, ``--passes`` …;
-    ``overrides``: ``section.key=value`` strings, applied last)."""
-    cfg = preset(preset_name)
-    over: dict[str, Any] = {}
-    if extension and no_extension:
-        raise ZeropsError("--extension and --no-extension contradict each other")
-    if extension:
-        over["extension.enabled"] = True
-    if granularity is not None or n_parts is not None:
-        if not cfg.graph.enabled:
-            raise ZeropsError(f"--granularity / --n-parts cut the merge tree of the graph preset, not '{preset_name}'")
-        if granularity is not None:
-            if not 0.0 <= granularity <= 1.0:
-                raise ZeropsError(f"--granularity must be in [0, 1], got {granularity}")
-            over["graph.threshold"] = float(granularity)
-            over["graph.cut"] = "threshold"
-        if n_parts is not None:
-            if n_parts < 1:
-                raise ZeropsError(f"--n-parts must be >= 1, got {n_parts}")
-            over["graph.n_parts"] = int(n_parts)
-    if shading is not None:
-        from zerops.render.renderer import SHADINGS
-        if shading not in SHADINGS:
-            raise ZeropsError(f"unknown shading '{shading}': use {' or '.join(SHADINGS)}")
-        over["render.shading"] = shading
-    if no_extension:
-        over["extension.enabled"] = False
-    if passes is not None:
-        if passes < 0:
-            raise ZeropsError(f"--passes must be >= 0, got {passes}")
-        over["extension.passes"] = int(passes)
-    if merge_threshold is not None:
-        if not 0.0 <= merge_threshold < 1.0:
-            raise ZeropsError(f"--merge-threshold must be in [0, 1), got {merge_threshold}")
-        over["merging.iou_threshold"] = float(merge_threshold)
-    if views is not None:
-        get_layout(views)  # validates the name
-        over["render.views"] = views
-    if n_prompts is not None:
-        if n_prompts < 1:
-            raise ZeropsError(f"--prompts must be >= 1, got {n_prompts}")
-        over["grouping.n_prompts"] = int(n_prompts)
-    if fill_unassigned:
-        over["merging.fill_unassigned"] = True
-    if seed is not None:
-        over["seed"] = int(seed)
-    if max_points is not None:
-        if max_points < 100:
-            raise ZeropsError(f"--max-points must be >= 100, got {max_points}")
-        over["max_points"] = int(max_points)
-    if no_penalty:
-        over["labeling.penalty"] = False
-    if no_check:
-        over["labeling.check"] = False
-    if prompt_style is not None:
-        from zerops.detectors import PROMPT_STYLES
-        if prompt_style not in PROMPT_STYLES:
-            raise ZeropsError(f"unknown prompt style '{prompt_style}': use {' or '.join(PROMPT_STYLES)}")
-        over["labeling.prompt_style"] = prompt_style
-    if confidence is not None:
-        from zerops.stages.labeling import CONFIDENCE_RULES
-        if confidence not in CONFIDENCE_RULES:
-            raise ZeropsError(f"unknown confidence rule '{confidence}': use {' or '.join(CONFIDENCE_RULES)}")
-        over["labeling.confidence"] = confidence
-    cfg = cfg.with_overrides(**over)
-    return cfg.with_overrides(**parse_overrides(overrides or [], cfg))
-
-
-def parse_overrides(items: Sequence[str], cfg: ZeroPSConfig) -> dict[str, Any]:
-    """``["graph.prior=0", "grouping.n_prompts=32"]`` → typed ``{dotted name: value}`` for
-    :meth:`ZeroPSConfig.with_overrides` (the type of each value is the field's current one)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = str(item).partition("=")
-        key = key.strip()
-        section, _, name = key.partition(".")
-        sub = getattr(cfg, section, None)
-        if not sep or not name or sub is None or not hasattr(sub, name) or not hasattr(sub, "__dataclass_fields__"):
-            raise ZeropsError(f"--set takes SECTION.KEY=VALUE with a ZeroPSConfig setting, got '{item}'")
-        current = getattr(sub, name)
-        text = text.strip()
-        try:
-            if isinstance(current, bool):
-                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(text)
-                value: Any = text.lower() in ("true", "1", "yes")
-            elif isinstance(current, int):
-                value = int(text)
-            elif isinstance(current, float) or current is None:
-                value = float(text) if text.lower() != "none" else None
-            elif isinstance(current, str):
-                value = text
-            else:
-                raise ValueError(text)
-        except ValueError:
-            raise ZeropsError(f"--set {key}: cannot read '{text}' as a {type(current).__name__}") from None
-        out[key] = value
-    return out
 
 
 def _zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", device: str = "cpu",

@@ -75,7 +75,7 @@ def test_build_config_switches_and_errors():
         build_config(views="nine-views")
 
 
-def test_segment_cli_writes_every_output(tmp_path, monkeypatch, chair):
+def test_segment_cli_writes_every_output(tmp_path, monkeypatch, chair, capsys):
     shape, cloud = chair
     src = tmp_path / "chair.ply"
     write_cloud_ply(src, cloud.xyz, cloud.rgb)
@@ -92,6 +92,9 @@ def test_segment_cli_writes_every_output(tmp_path, monkeypatch, chair):
     assert (out / "parts.ply").stat().st_size > 4000 * 12
     assert (out / "views.png").is_file() and (out / "debug" / "merged.png").is_file()
     assert len(list((out / "debug").glob("initial_*.png"))) == 8
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{len(summary['parts'])} parts, {summary['unassigned']} of 4000 points unassigned, "
+                           f"{summary['decodes']} decodes, ") and line.endswith(f" s -> {out}"), line
 
 
 def test_segment_cli_bad_part_of_the_input_is_one_line(tmp_path, capsys):
@@ -145,7 +148,7 @@ def test_labeling_with_perfect_masks_and_oracle_boxes(chair):
     assert all(0 < c <= 1 for c in r.instance_scores.values())
 
 
-def test_segment_cli_labels_with_a_plugin_detector(tmp_path, chair):
+def test_segment_cli_labels_with_a_plugin_detector(tmp_path, chair, capsys):
     shape, cloud = chair
     src = tmp_path / "chair.ply"
     write_cloud_ply(src, cloud.xyz, cloud.rgb)
@@ -164,6 +167,9 @@ def test_segment_cli_labels_with_a_plugin_detector(tmp_path, chair):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["part_names"][0] == "arm" and len(summary["vote_matrix"]) == 5
     assert (out / "labels.png").is_file()
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{len(summary['parts'])} parts, {len(summary['instances'])} labeled (arm), "), line
+    assert line.endswith(f" s -> {out}")
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -20,7 +20,8 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 import numpy as np
-from zerops.pipeline import ZeroPS, build_config
+from zerops.pipeline import ZeroPS
+from zerops.options import build_config
 from zerops.eval.synthetic import generate_shape
 n, segmenter, preset = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = generate_shape("Chair", 0, n_points=n)

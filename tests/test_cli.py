@@ -1,6 +1,7 @@
 """The command line: help everywhere, one-line errors and non-zero exits for bad input."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -22,6 +23,9 @@ def test_help_for_every_command():
         proc = _run(name, "--help")
         assert proc.returncode == 0, name
         assert "usage: zerops" in proc.stdout
+        assert proc.stdout.startswith(f"usage: zerops {name} ") and proc.stderr == "", name
+        assert {o for a in sub.choices[name]._actions for o in a.option_strings} <= set(
+            re.findall(r"(?<![\w-])--?[a-z][\w-]*", proc.stdout)), name    # every flag is documented
 
 
 @pytest.mark.parametrize("content, suffix, needle", [

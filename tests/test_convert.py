@@ -268,6 +268,10 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     assert main(["convert", str(urdf), "--out", str(out), "--points", "500", "--overwrite",
                  "--license", "CC-BY-4.0"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["label.npy", "meta.json", "pc.ply"]
+    line = capsys.readouterr().out.strip()
+    shape = load_partnete_shape(out)
+    with_points = len(np.unique(shape.instance[shape.instance >= 0]))
+    assert line.startswith("500 points, ") and f"({with_points} with points)" in line and line.endswith(f"-> {out}")
     assert sorted(p.name for p in out.parent.iterdir()) == ["x"]          # no temporary folders left
     assert load_partnete_shape(out).meta["license"] == "CC-BY-4.0"
 

@@ -354,7 +354,7 @@ def test_real_model_output_object_is_accepted(owl_dir):
     assert set(d.labels.tolist()) <= {0, 1} and np.all(d.scores >= det.min_score)
 
 
-def test_segment_cli_with_a_tiny_owl_detector(tmp_path):
+def test_segment_cli_with_a_tiny_owl_detector(tmp_path, capsys):
     """`zerops segment --detector hf:<folder>` end to end (random weights: any boxes, but the outputs are
     consistent: every kept box has a score >= 0.5 and a label among the part names)."""
     from fakes import ColorRegionSegmenter  # noqa: F401
@@ -379,3 +379,7 @@ def test_segment_cli_with_a_tiny_owl_detector(tmp_path):
     assert all(b["score"] >= 0.5 and b["name"] in ("leg", "tabletop") for v in boxes["views"] for b in v["boxes"])
     data = np.load(out / "parts.npz")
     assert set(np.unique(data["semantic"])) <= {-1, 0, 1}
+    summary = json.loads((out / "summary.json").read_text())
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{len(summary['parts'])} parts, {len(summary['instances'])} labeled ("), line
+    assert line.endswith(f" s -> {out}")

@@ -196,7 +196,7 @@ def test_components_separates_touching_planes_at_a_crease():
     assert average_iou([(floor[:, 0] >= 0.5).astype(int)], [halves]) == 100.0
 
 
-def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path):
+def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path, capsys):
     """`zerops eval --method zerops --detector oracle:perfect` scores mIoU and mAP50; the ablation
     switches are part of the run's key; a rerun from the stage cache gives the same report."""
     from fakes import ColorRegionSegmenter  # noqa: F401  (importable as fakes:ColorRegionSegmenter)
@@ -216,7 +216,12 @@ def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path):
     rep = json.loads((tmp_path / "a" / "report.json").read_text())
     assert rep["overall"]["miou"] > 80 and rep["overall"]["map50"] > 80, rep["overall"]
     assert rep["options"]["detector"] == "oracle:perfect"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"report: {tmp_path / 'a' / 'report.md'}"
+    overall = lines[-2].split()
+    assert overall[:2] == ["Overall", "1"] and overall[3:5] == [f"{rep['overall'][m]:.1f}" for m in ("miou", "map50")]
     assert main([*args, "--no-penalty", "--out", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"report: {tmp_path / 'b' / 'report.md'}"
     rep_b = json.loads((tmp_path / "b" / "report.json").read_text())
     assert rep_b["options"]["no_penalty"] is True and rep_b["overall"]["avg_iou"] == rep["overall"]["avg_iou"]
     # the second run read the extended groups from the stage cache

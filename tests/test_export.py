@@ -167,6 +167,10 @@ def test_mesh_option_overrides_a_moved_source(mesh_result, tmp_path: Path, capsy
     assert len(err) == 1 and "was not found" in err[0] and "--mesh" in err[0]
     assert not (result / "export").exists()
     assert main(["export", str(result), "--format", "glb", "--mesh", str(moved), "--by", "semantic"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"wrote {len(lines) - 1} files to {result / 'export'}"
+    assert sorted(Path(p).name for p in lines[:-1]) == sorted(p.name for p in (result / "export").iterdir())
+    assert str(result / "export" / "labelled.glb") in lines
     scene = trimesh.load_scene(str(result / "export" / "labelled.glb"))
     assert sorted(scene.geometry) == ["base", "post"]
 

@@ -230,7 +230,7 @@ def test_graph_switches_fail_in_one_line_before_any_work(tmp_path, capsys, extra
 
 
 def test_build_config_reads_graph_switches_and_typed_overrides():
-    from zerops.pipeline import build_config
+    from zerops.options import build_config
 
     cfg = build_config(granularity=0.7, shading="none", overrides=["graph.prior=0", "grouping.n_prompts=32",
                                                                    "extension.enabled=false"])
@@ -241,7 +241,7 @@ def test_build_config_reads_graph_switches_and_typed_overrides():
 
 
 def test_the_default_runs_without_self_extension_unless_asked():
-    from zerops.pipeline import build_config
+    from zerops.options import build_config
 
     assert not build_config().extension.enabled
     assert build_config(extension=True).extension.enabled

@@ -202,7 +202,9 @@ def test_eval_labeling_method_and_its_option_check(tmp_path, capsys):
     import json
     rep = json.loads((tmp_path / "o" / "report.json").read_text())
     assert rep["overall"]["avg_iou"] == 100.0 and rep["overall"]["miou"] > 80
-    capsys.readouterr()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"report: {tmp_path / 'o' / 'report.md'}"
+    assert lines[-2].split()[:3] == ["Overall", "1", "100.0"] and lines[-3].split()[:2] == ["Table", "1"]
     assert main(["eval", str(tmp_path / "data"), "--method", "labeling", "--detector", "oracle:perfect",
                  "--out", str(tmp_path / "p"), "--quiet", "--no-extension"]) == 2
     assert "labeling options" in capsys.readouterr().err

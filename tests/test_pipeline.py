@@ -13,7 +13,8 @@ from zerops.io.cloud import make_cloud
 from zerops.io.palette import part_palette
 from zerops.io.ply import write_cloud_ply
 from zerops.eval.metrics import best_instance_ious
-from zerops.pipeline import ZeroPS, build_config
+from zerops.pipeline import ZeroPS
+from zerops.options import build_config
 from zerops.eval.synthetic import generate_shape
 
 
@@ -77,7 +78,7 @@ def test_build_config_switches_and_errors():
         build_config(views="nine-views")
 
 
-def test_segment_cli_writes_every_output(tmp_path, monkeypatch, chair):
+def test_segment_cli_writes_every_output(tmp_path, monkeypatch, chair, capsys):
     shape, cloud = chair
     src = tmp_path / "chair.ply"
     write_cloud_ply(src, cloud.xyz, cloud.rgb)
@@ -94,6 +95,9 @@ def test_segment_cli_writes_every_output(tmp_path, monkeypatch, chair):
     assert (out / "parts.ply").stat().st_size > 4000 * 12
     assert (out / "views.png").is_file() and (out / "debug" / "merged.png").is_file()
     assert len(list((out / "debug").glob("initial_*.png"))) == 8
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{len(summary['parts'])} parts, {summary['unassigned']} of 4000 points unassigned, "
+                           f"{summary['decodes']} decodes, ") and line.endswith(f" s -> {out}"), line
 
 
 def test_segment_cli_bad_part_of_the_input_is_one_line(tmp_path, capsys):
@@ -147,7 +151,7 @@ def test_labeling_with_perfect_masks_and_oracle_boxes(chair):
     assert all(0 < c <= 1 for c in r.instance_scores.values())
 
 
-def test_segment_cli_labels_with_a_plugin_detector(tmp_path, chair):
+def test_segment_cli_labels_with_a_plugin_detector(tmp_path, chair, capsys):
     shape, cloud = chair
     src = tmp_path / "chair.ply"
     write_cloud_ply(src, cloud.xyz, cloud.rgb)
@@ -166,6 +170,9 @@ def test_segment_cli_labels_with_a_plugin_detector(tmp_path, chair):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["part_names"][0] == "arm" and len(summary["vote_matrix"]) == 5
     assert (out / "labels.png").is_file()
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{len(summary['parts'])} parts, {len(summary['instances'])} labeled (arm), "), line
+    assert line.endswith(f" s -> {out}")
 
 
 @pytest.mark.parametrize("extra, message", [

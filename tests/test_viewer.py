@@ -228,6 +228,7 @@ def test_cli_view_open_without_display_prints_the_path(named: Path, capsys, monk
     assert opened == []
     monkeypatch.setenv("DISPLAY", ":0")
     assert main(["view", str(named), "--open"]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(named / "viewer.html")]
     assert opened == [(named / "viewer.html").resolve().as_uri()]
 
 

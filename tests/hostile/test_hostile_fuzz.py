@@ -116,13 +116,16 @@ def test_fuzzed_inputs_end_in_exit_0_or_one_error_line(cli, tmp_path):
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    rc, _, err = cli(*argv)
+                    rc, out, err = cli(*argv)
             except CaseTimeout:
                 pytest.fail(f"case {case} ({kind}) ran longer than {PER_CASE_S} s")
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             assert time.perf_counter() - t0 < PER_CASE_S
             _check(rc, err, caught, f"case {case} ({kind})")
+            if rc == 0:                                     # a success wrote its result and said where
+                written = work / "ev" / "report.md" if kind == "label.npy" else work / "out" / "views.png"
+                assert written.is_file() and str(written) in out, (case, kind, out)
             outcomes[rc] += 1
             shutil.rmtree(work)
     finally:

@@ -3,6 +3,7 @@ interrupted run leaves the previous complete result or nothing), `cache clear` d
 outputs readable by group and others under umask 022."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -151,8 +152,11 @@ sys.exit(main(["render", sys.argv[1], "--out", sys.argv[2], "--image-size", "16"
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
 def test_signal_mid_write_leaves_the_old_result(cli, tmp_path, cloud, sig, code, word):
     out = tmp_path / "out"
-    rc, _, _ = cli("render", cloud, "--out", out, "--image-size", "16", "--views", "partslip10")
+    rc, stdout, _ = cli("render", cloud, "--out", out, "--image-size", "16", "--views", "partslip10")
     assert rc == 0
+    assert stdout.startswith("rendered 10 views of ") and stdout.strip().endswith(f"-> {out}/views.png"), stdout
+    from zerops.io.outdir import MARKER
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "views.png"] + [f"view_p{i}.png" for i in range(10)])
     before = _snapshot(out)
     ready = tmp_path / "ready"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
@@ -188,10 +192,12 @@ def test_interrupt_note_depends_on_what_is_kept(cli, tmp_path, cloud, monkeypatc
 def test_outputs_are_readable_by_others_under_umask_022(cli, tmp_path, cloud):
     old = os.umask(0o022)
     try:
-        rc, _, _ = cli("render", cloud, "--out", tmp_path / "out", "--image-size", "16", "--views", "partslip10")
+        rc, stdout, _ = cli("render", cloud, "--out", tmp_path / "out", "--image-size", "16", "--views", "partslip10")
     finally:
         os.umask(old)
     assert rc == 0
+    assert stdout.strip().splitlines() == [stdout.strip()] and stdout.strip().endswith(
+        f"-> {tmp_path / 'out'}/views.png"), stdout
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}
     assert "views.png" in modes and "view_p0.png" in modes
@@ -241,13 +247,17 @@ def test_eval_folder_problems(cli, tmp_path):
     one_shape_dataset(tmp_path / "data", n=300)
     ev = tmp_path / "ev"
     args = ("eval", tmp_path / "data", "--out", ev, "--method", "oracle", "--quiet")
-    assert cli(*args)[0] == 0
+    rc, out, _ = cli(*args)
+    assert rc == 0
+    lines = out.strip().splitlines()
+    assert lines[-1] == f"report: {ev / 'report.md'}" and lines[-2].split()[:2] == ["Overall", "1"], out
+    assert json.loads((ev / "report.json").read_text())["run"] == {"computed": 1, "reused": 0}
     shape_file = next((ev / "shapes").glob("*.npz"))
     for damage in (b"", b"PK\x03\x04 truncated zip"):       # unreadable cached shape: recomputed
         shape_file.write_bytes(damage)
         rc, out, err = cli(*args)
         assert rc == 0 and err == "", err
-        import json
+        assert out.strip().splitlines()[-1] == f"report: {ev / 'report.md'}", out
         assert json.loads((ev / "report.json").read_text())["run"] == {"computed": 1, "reused": 0}
     (ev / "run.json").write_text("[1, 2, 3]")
     rc, _, err = cli(*args)

@@ -1,31 +1,39 @@
 """The pipeline as evaluation methods: ``zerops eval --method zerops`` and ``--method labeling``."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from zerops.config import DEFAULT_PRESET
+from zerops.errors import ZeropsError
 from zerops.eval.prediction import Method, Prediction
-from zerops.pipeline import ZeroPS, build_config, build_detector
+from zerops.pipeline import ZeroPS, build_detector
+from zerops.options import build_config, option_names, split_options
 
 
-def zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", device: str = "cpu",
-                   no_extension: bool = False, passes: int | None = None, merge_threshold: float | None = None,
-                   views: str | None = None, n_prompts: int | None = None, cache: str | None = None,
-                   detector: str | None = None, no_penalty: bool = False, no_check: bool = False,
-                   prompt_style: str | None = None, confidence: str | None = None, detector_seed: int = 0,
-                   max_points: int | None = None, granularity: float | None = None, n_parts: int | None = None,
-                   shading: str | None = None, overrides: Sequence[str] | None = None,
-                   extension: bool = False) -> Method:
+_RUNTIME = ("detector_seed", "cache")      # options that are not switches of the CLI table
+
+
+def _split(method: str, options: Mapping[str, Any], allowed: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(build_config keyword arguments, runtime options) of ``options``, or a one-line error for an option the
+    method does not take."""
+    accepted = [*allowed, *_RUNTIME]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ZeropsError(f"method '{method}' does not accept options {unknown}; it accepts: {', '.join(accepted)}")
+    return split_options(options)
+
+
+def zerops_method(**options: Any) -> Method:
     """``zerops eval --method zerops``: the pipeline as an evaluation method. Class-agnostic parts; with a
     ``detector`` also semantic / instance labels (an ``oracle`` detector is given each shape's ground truth).
-    ``cache``: stage-cache folder (None: no stage cache)."""
-    cfg = build_config(preset, no_extension, passes, merge_threshold, views, n_prompts,
-                       no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style, confidence=confidence,
-                       max_points=max_points, granularity=granularity, n_parts=n_parts, shading=shading,
-                       overrides=overrides, extension=extension)
-    det = build_detector(detector, device, cfg, seed=detector_seed) if detector is not None else None
+    ``options``: the switches of :data:`zerops.options.SWITCHES` by key (``preset``, ``passes``, ``segmenter``,
+    ``device``, ``detector`` …), ``detector_seed``, and ``cache`` (stage-cache folder; None: no stage cache)."""
+    config_kw, run_kw = _split("zerops", options, option_names())
+    segmenter, device = run_kw.get("segmenter", "embedded"), run_kw.get("device", "cpu")
+    detector, cache = run_kw.get("detector"), run_kw.get("cache")
+    cfg = build_config(**config_kw)
+    det = build_detector(detector, device, cfg, seed=run_kw.get("detector_seed", 0)) if detector is not None else None
     model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False, cache=cache, detector=det)
 
     def run(shape) -> Prediction:
@@ -44,14 +52,14 @@ def zerops_method(preset: str = DEFAULT_PRESET, segmenter: str = "embedded", dev
     return run
 
 
-def labeling_method(detector: str = "oracle:glip-like", device: str = "cpu", no_penalty: bool = False,
-                     no_check: bool = False, prompt_style: str | None = None, confidence: str | None = None,
-                     detector_seed: int = 0, views: str | None = None, cache: str | None = None) -> Method:
+def labeling_method(**options: Any) -> Method:
     """``zerops eval --method labeling``: the labeling step alone, on the ground-truth instances as parts
-    (measures TDCM / Vote Matrix / CNVP independently of SAM)."""
-    cfg = build_config("fast", views=views, no_penalty=no_penalty, no_check=no_check, prompt_style=prompt_style,
-                       confidence=confidence)
-    det = build_detector(detector, device, cfg, seed=detector_seed)
+    (measures TDCM / Vote Matrix / CNVP independently of SAM). ``options``: the labeling switches of
+    :data:`zerops.options.SWITCHES` (``detector`` default ``oracle:glip-like``), ``detector_seed``, ``cache``."""
+    config_kw, run_kw = _split("labeling", options, option_names(labeling=True))
+    device, cache = run_kw.get("device", "cpu"), run_kw.get("cache")
+    cfg = build_config(**{"preset_name": "fast", **config_kw})
+    det = build_detector(run_kw.get("detector", "oracle:glip-like"), device, cfg, seed=run_kw.get("detector_seed", 0))
     model = ZeroPS(cfg, segmenter=_NoSegmenter(), device=device, progress=False, cache=cache, detector=det)
 
     def run(shape) -> Prediction:

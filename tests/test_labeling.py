@@ -158,7 +158,8 @@ def test_oracle_glip_like_is_seeded_and_noisier(chair_views):
 
 
 def test_part_names_from_category_and_errors():
-    from zerops.pipeline import ZeroPS, resolve_part_names
+    from zerops.partnames import resolve_part_names
+    from zerops.pipeline import ZeroPS
 
     assert resolve_part_names(None, "chair") == ["arm", "back", "leg", "seat", "wheel"]
     assert resolve_part_names("leg, seat", None) == ["leg", "seat"]

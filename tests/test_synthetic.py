@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.eval.partnete import load_partnete_meta
+from zerops.partnames import load_partnete_meta
 from zerops.eval.synthetic import CATEGORIES, build_assembly, generate_shape, shape_seed, shape_shading, write_benchmark
 from zerops.eval.synthetic.materials import FLAT_MIN_DISTANCE, ONE_MATERIAL_SHARE
 from zerops.eval.synthetic.sampling import INSIDE_EPS, sample_surface

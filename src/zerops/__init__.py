@@ -4,7 +4,7 @@
 """
 from zerops.errors import ZeropsError
 
-__version__ = "0.1.0"
+from zerops.version import __version__
 __all__ = ["ZeropsError", "__version__", "ZeroPS", "PartResult", "preset", "ZeroPSConfig", "load_cloud"]
 
 _LAZY = {"ZeroPS": "zerops.pipeline", "PartResult": "zerops.result", "preset": "zerops.config",

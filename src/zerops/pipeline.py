@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
 from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
-from zerops.detectors import as_detector, check_part_names, get_detector
+from zerops.detectors import as_detector, get_detector
 from zerops.detectors.base import pack_detections, unpack_detections
 from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
 from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
@@ -26,6 +26,7 @@ from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
 from zerops.stages.grouping import GroupingStats, initial_groups
 from zerops.io.cloud import PointCloud
 from zerops.io.load import as_cloud
+from zerops.partnames import resolve_part_names
 from zerops.result import PartResult, propagate_result, subsample_cloud
 from zerops.stages.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
 from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
@@ -355,19 +356,3 @@ def build_detector(spec: str, device: str, config: ZeroPSConfig, seed: int = 0) 
         return get_detector(spec, device=device, seed=seed)
     return get_detector(spec, device=device)
 
-
-def resolve_part_names(part_names: Sequence[str] | str | None, category: str | None) -> list[str] | None:
-    """The part names to label with: the given list (or comma-separated string), else the PartNetE names of
-    ``category``; None when neither is given."""
-    if part_names is not None:
-        return check_part_names(part_names)
-    if category is None:
-        return None
-    from zerops.eval.partnete import load_partnete_meta
-
-    table = load_partnete_meta()
-    match = {k.lower(): k for k in table}.get(str(category).strip().lower())
-    if match is None:
-        raise ZeropsError(f"unknown PartNetE category '{category}': give --parts, or one of "
-                          f"{', '.join(sorted(table))}")
-    return list(table[match])

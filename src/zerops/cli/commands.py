@@ -193,7 +193,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     check_out_dir(args.out)                                     # before any work: not after a full run
     from zerops.io.load import load_cloud
-    from zerops.pipeline import ZeroPS, build_detector, resolve_part_names
+    from zerops.partnames import resolve_part_names
+    from zerops.pipeline import ZeroPS, build_detector
     from zerops.options import build_config
     from zerops.io.results import write_segment_outputs
 

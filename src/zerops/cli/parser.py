@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any, Callable, NoReturn
 
-from zerops import __version__
+from zerops.version import __version__
 from zerops.cli.commands import (cmd_cache, cmd_convert, cmd_eval, cmd_export, cmd_models, cmd_render, cmd_segment,
                                  cmd_synth, cmd_view)
 from zerops.options import SWITCH, Switch, cli_switches

@@ -13,7 +13,6 @@ import json
 import os
 import pickle
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,6 +24,7 @@ from zerops.io.files import atomic_path, json_dumps
 from zerops.io.load import load_cloud
 from zerops.io.ply import ply_bytes
 from zerops.limits import MAX_LABEL_BYTES, MAX_PICKLE_DEPTH, MAX_PICKLE_OPS, MAX_POINTS
+from zerops.partnames import load_partnete_meta
 
 LABEL_KEYS = ("semantic_seg", "instance_seg")
 PICKLE_PROTOCOL = 4
@@ -104,24 +104,6 @@ def safe_unpickle(data: bytes) -> Any:
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
-def load_partnete_meta(path: str | os.PathLike | None = None) -> dict[str, list[str]]:
-    """Category -> part names table; the bundled ``PartNetE_meta.json`` when ``path`` is None."""
-    try:
-        if path is None:
-            text = resources.files("zerops").joinpath("data/PartNetE_meta.json").read_text(encoding="utf-8")
-        else:
-            text = Path(path).read_text(encoding="utf-8")
-        table = json.loads(text)
-    except FileNotFoundError:
-        raise ZeropsError(f"{path}: part-name table not found") from None
-    except (OSError, ValueError) as exc:
-        raise ZeropsError(f"{path or 'PartNetE_meta.json'}: cannot read part-name table ({exc})") from None
-    if not isinstance(table, dict) or not all(
-        isinstance(v, list) and all(isinstance(s, str) for s in v) for v in table.values()
-    ):
-        raise ZeropsError(f"{path or 'PartNetE_meta.json'}: expected a JSON object category -> list of part names")
-    return {str(k): list(v) for k, v in table.items()}
-
 
 def _label_array(value: Any, key: str, path: Path) -> np.ndarray:
     """A label entry as an array without walking arbitrary objects: a numeric ndarray, or a flat list of ints."""
@@ -164,7 +146,7 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np
     arrays (a malicious file raises :class:`ZeropsError` instead of running code). ``allow_pickle=True``
     uses ``np.load(allow_pickle=True)`` -- only for files you trust.
     """
-    from zerops.io.readers import _NPY_ERRORS, _check_npy_file
+    from zerops.io.readers import NPY_ERRORS, check_npy_file
 
     p = Path(path)
     if not p.is_file():
@@ -174,10 +156,10 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np
                           "can be")
     if p.suffix.lower() == ".npz":
         try:
-            _check_npy_file(p)
+            check_npy_file(p)
             with np.load(p, allow_pickle=False) as z:
                 return _labels_from_obj({k: z[k] for k in z.files}, p)
-        except _NPY_ERRORS as exc:
+        except NPY_ERRORS as exc:
             raise ZeropsError(f"{p}: cannot read label archive ({type(exc).__name__}: "
                               f"{' '.join(str(exc).split())[:160]})") from None
     if allow_pickle:

@@ -247,7 +247,7 @@ def part_classes(parts: list[AssetPart], pairs: list[tuple[str, str]]) -> tuple[
 def sample_parts(parts: list[AssetPart], n_points: int, seed: int = 0,
                  **outer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Outer-surface points of the assembled parts: xyz (N, 3) float64, rgb (N, 3) float32, part (N,) int64."""
-    from zerops.io.mesh import _mesh_colors
+    from zerops.io.mesh import mesh_colors
     from zerops.geometry.outersurface import sample_outer_surface
 
     pieces = [(i, pc) for i, part in enumerate(parts) for pc in part.pieces]
@@ -265,7 +265,7 @@ def sample_parts(parts: list[AssetPart], n_points: int, seed: int = 0,
         if pc.rgb is not None:
             rgb[sel] = pc.rgb
         else:
-            colors = _mesh_colors(pc.mesh, face[sel] - offsets[k], bary[sel])
+            colors = mesh_colors(pc.mesh, face[sel] - offsets[k], bary[sel])
             if colors is not None:
                 rgb[sel] = colors
     return xyz, np.clip(rgb, 0.0, 1.0).astype(np.float32), part

@@ -166,7 +166,7 @@ def sample_meshes(meshes: list, n_points: int, seed: int = 0, source: str | None
     normals = cross[face] / np.maximum(dbl_area[face], 1e-300)[:, None]
 
     offsets = np.cumsum([0] + [len(t) for t in tris])
-    per_mesh = [_mesh_colors(m, face[(face >= a) & (face < b)] - a, bary[(face >= a) & (face < b)])
+    per_mesh = [mesh_colors(m, face[(face >= a) & (face < b)] - a, bary[(face >= a) & (face < b)])
                 for m, a, b in zip(meshes, offsets[:-1], offsets[1:])]
     rgb = None
     if any(c is not None for c in per_mesh):
@@ -212,7 +212,7 @@ def _sample_image(image: Any, uv: np.ndarray) -> np.ndarray:
     return img[row, col]
 
 
-def _mesh_colors(mesh: Any, faces: np.ndarray, bary: np.ndarray) -> np.ndarray | None:
+def mesh_colors(mesh: Any, faces: np.ndarray, bary: np.ndarray) -> np.ndarray | None:
     """(M,3) float colors for points on ``faces`` with barycentric weights ``bary``, or None."""
     visual = mesh.visual
     kind = getattr(visual, "kind", None)

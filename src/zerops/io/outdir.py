@@ -169,7 +169,7 @@ def atomic_folder(path: str | os.PathLike, kind: str | None) -> Iterator[Path]:
     try:
         yield new
         if kind is not None:
-            from zerops import __version__
+            from zerops.version import __version__
 
             (new / MARKER).write_text(json.dumps({"zerops_result": kind, "zerops_version": __version__}) + "\n",
                                       encoding="utf-8")

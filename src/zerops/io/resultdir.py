@@ -159,10 +159,10 @@ def safe_name(text: str) -> str:
 
 # ----------------------------------------------------------------------------------------------- loading
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
-    from zerops.io.readers import _NPY_ERRORS, _check_npy_file
+    from zerops.io.readers import NPY_ERRORS, check_npy_file
 
     try:
-        _check_npy_file(path)
+        check_npy_file(path)
     except OSError as exc:
         raise ZeropsError(f"{path}: cannot read the result arrays ({exc.strerror or exc})") from None
     except ZeropsError as exc:
@@ -174,7 +174,7 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
             raise ValueError("a single array, not an .npz archive")
         with data:
             return {k: np.asarray(data[k]) for k in data.files}
-    except _NPY_ERRORS as exc:
+    except NPY_ERRORS as exc:
         msg = " ".join(str(exc).split())[:160]
         raise ZeropsError(f"{path}: cannot read the result arrays ({type(exc).__name__}: {msg}); "
                           "run `zerops segment` again") from None

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zerops import __version__
+from zerops.version import __version__
 from zerops.config import ZeroPSConfig
 from zerops.io.files import write_json, write_npz
 from zerops.io.palette import UNLABELED_GRAY, part_palette

@@ -54,7 +54,7 @@ class SynthShape:
 
 
 def _part_table() -> dict[str, list[str]]:
-    from zerops.eval.partnete import load_partnete_meta
+    from zerops.partnames import load_partnete_meta
     return load_partnete_meta()
 
 

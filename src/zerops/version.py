@@ -1,0 +1,2 @@
+"""The zerops version (also in pyproject.toml)."""
+__version__ = "0.1.0"

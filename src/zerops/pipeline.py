@@ -9,6 +9,7 @@ Usage (SAM-generator style: the constructor takes every knob, ``segment`` does t
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -186,124 +187,135 @@ class ZeroPS:
 
     def _segment(self, pc: PointCloud, names: list[str] | None, category: str | None, keep_views: bool,
                  t_all: float) -> PartResult:
+        """The stages on a (sub)sampled cloud: render, [cached] initial groups, [cached] self-extension,
+        merging or the part graph, [labeling]."""
         cfg = self.config
-        seconds: dict[str, float] = {"render": 0.0, "encode": 0.0, "groups": 0.0, "extension": 0.0}
-
         t = time.perf_counter()
         xyz, _, _ = normalize(pc.xyz)
         views = self.renderer.render(xyz, pc.rgb, pc.normals, layout=self.layout)
-        seconds["render"] = time.perf_counter() - t
-
-        view_names = [v.name for v in views]
-        view_index = {n: i for i, n in enumerate(view_names)}
-        starts = [s for s in self.layout.start_views if s in view_index]
-        eps = max(cfg.grouping.dbscan_eps, cfg.grouping.eps_spacing_factor * point_spacing(xyz))
-        min_pts = cfg.grouping.dbscan_min_points
-        keys = self._stage_keys(pc) if self.cache is not None else {}
-        cached: list[str] = []
-        counts: dict[str, int] = {}
-        gstats, estats = GroupingStats(), ExtensionStats()
-        initial: dict[str, list[np.ndarray]] = {}
-        groups: dict[str, list[np.ndarray]] | None = None
-        graph_mode = cfg.graph.enabled
-        self._evidence = MaskEvidence(len(xyz)) if graph_mode else None
+        names_of_views = [v.name for v in views]
+        view_index = {n: i for i, n in enumerate(names_of_views)}
+        run = _Run(xyz=xyz, rgb=pc.rgb, views=views, view_index=view_index,
+                   starts=[s for s in self.layout.start_views if s in view_index],
+                   eps=max(cfg.grouping.dbscan_eps, cfg.grouping.eps_spacing_factor * point_spacing(xyz)),
+                   min_pts=cfg.grouping.dbscan_min_points, keys=self._stage_keys(pc) if self.cache is not None else {})
+        run.seconds["render"] = time.perf_counter() - t
+        self._evidence = MaskEvidence(len(xyz)) if cfg.graph.enabled else None
         self._views = views
 
-        # ---- self-extension from the cache: neither SAM nor the initial groups are needed
-        if cfg.extension.enabled and self.cache is not None:
-            hit = self.cache.get("extended", keys["extended"])
-            if hit is not None:
-                groups = unpack_groups(hit)
-                counts.update(initial_groups=int(hit["initial_groups"]), decodes_groups=int(hit["decodes_groups"]),
-                              decodes_extension=int(hit["decodes_extension"]))
-                cached.append("extended")
-                if graph_mode:
-                    self._evidence = unpack_evidence(hit)
-
+        groups = self._cached_extension(run) if cfg.extension.enabled else None
         if groups is None:
-            hit = self.cache.get("groups", keys["groups"]) if self.cache is not None else None
-            if cfg.extension.enabled:
-                seconds["encode"] = self._encode(views, view_index, view_names)
-            if hit is not None:
-                groups = unpack_groups(hit)
-                counts["decodes_groups"] = int(hit["decodes"])
-                cached.append("groups")
-                if graph_mode:
-                    self._evidence = unpack_evidence(hit)
-            else:
-                if not cfg.extension.enabled:
-                    seconds["encode"] = self._encode(views, view_index, starts)
-                t = time.perf_counter()
-                groups = {}
-                for s in tqdm(starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
-                    v = views[view_index[s]]
-                    groups[s] = initial_groups(view_index[s], self._decode_amg, xyz, v.seen, v.pixels, v.index_map,
-                                               cfg.grouping, eps, min_pts, stats=gstats,
-                                               radius=v.radius, margin=cfg.grouping.lift_margin)
-                seconds["groups"] = time.perf_counter() - t
-                counts["decodes_groups"] = gstats.decodes
-                if self.cache is not None:
-                    self.cache.put("groups", keys["groups"], {**pack_groups(groups), **self._packed_evidence(),
-                                                              "decodes": np.int64(gstats.decodes)})
-            counts["initial_groups"] = sum(len(g) for g in groups.values())
+            groups = self._initial_stage(run)
+            run.counts["initial_groups"] = sum(len(g) for g in groups.values())
             initial = {k: list(v) for k, v in groups.items()} if self.debug else {}
-
             if cfg.extension.enabled:
-                t = time.perf_counter()
-                schedule = {s: extension_order(self.layout, s) for s in starts}
-                total = cfg.extension.passes * sum(len(v) for v in schedule.values())
-                with tqdm(total=total, desc="self-extension", unit="step", disable=not self.progress,
-                          leave=False) as bar:
-                    groups, estats = self_extension(groups, schedule, view_index, self._decode_sve, xyz, views,
-                                                    cfg.extension, eps, min_pts,
-                                                    memo=DecodeMemo() if cfg.extension.memoize else None,
-                                                    stop_when_stable=cfg.extension.stop_when_stable,
-                                                    progress=bar.update, margin=cfg.grouping.lift_margin,
-                                                    neighbors=knn(xyz, cfg.extension.interior_neighbors)[1]
-                                                    if cfg.extension.interior_prompts > 0
-                                                    else None)
-                seconds["extension"] = time.perf_counter() - t
-                counts["decodes_extension"] = estats.decodes
-                if self.cache is not None:
-                    self.cache.put("extended", keys["extended"], {
-                        **pack_groups(groups), **self._packed_evidence(),
-                        "initial_groups": np.int64(counts["initial_groups"]),
-                        "decodes_groups": np.int64(counts["decodes_groups"]),
-                        "decodes_extension": np.int64(estats.decodes)})
+                groups = self._extension_stage(run, groups)
+        else:
+            initial = {}
 
         t = time.perf_counter()
-        pooled = [g for s in starts for g in groups.get(s, [])]
-        counts["extended_groups"] = len(pooled)
-        graph: PartGraph | None = None
-        if graph_mode:
-            evidence = self._evidence if self._evidence is not None else MaskEvidence(len(xyz))
-            graph = build_part_graph(xyz, pc.rgb, evidence, cfg.graph)
-            part = graph_parts(graph, cfg.graph)
-            counts.update(superpoints=graph.superpoints.count, graph_edges=len(graph.superpoints.edges),
-                          evidence_masks=len(evidence),
-                          evidence_edges=int(np.isfinite(graph.evidence).sum()))
-        else:
-            merged = merge_groups(pooled, cfg.merging.iou_threshold)
-            part = cleanup_labels(resolve_labels(merged, len(xyz)), xyz, eps, min_pts)
-            if cfg.merging.fill_unassigned:
-                part = fill_unassigned(part, xyz)
-            counts["merged_groups"] = len(merged)
+        part, graph = self._merge_stage(run, groups)
         self._evidence, self._views = None, []
-        seconds["merging"] = time.perf_counter() - t
-        counts["parts"] = int(part.max() + 1)
-
-        n_parts = int(part.max()) + 1
+        run.seconds["merging"] = time.perf_counter() - t
+        run.counts["parts"] = n_parts = int(part.max()) + 1
         result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(n_parts)],
-                            seconds=seconds, decodes=gstats.decodes + estats.decodes, counts=counts,
-                            views=views if keep_views else [], cached=cached, graph=graph,
-                            debug={"initial": initial, "extended": groups, "grouping_stats": gstats,
-                                   "extension_stats": estats} if self.debug else {})
+                            seconds=run.seconds, decodes=run.gstats.decodes + run.estats.decodes, counts=run.counts,
+                            views=views if keep_views else [], cached=run.cached, graph=graph,
+                            debug={"initial": initial, "extended": groups, "grouping_stats": run.gstats,
+                                   "extension_stats": run.estats} if self.debug else {})
         if names is not None:
             t = time.perf_counter()
-            self._label(result, views, names, category, keys)
-            seconds["labeling"] = time.perf_counter() - t
-        seconds["total"] = time.perf_counter() - t_all
+            self._label(result, views, names, category, run.keys)
+            run.seconds["labeling"] = time.perf_counter() - t
+        run.seconds["total"] = time.perf_counter() - t_all
         return result
+
+    # ---- the stage cache: a miss (or no cache) is None; a cache that cannot be written is skipped
+    def _cache_get(self, stage: str, run: "_Run") -> dict[str, np.ndarray] | None:
+        hit = self.cache.get(stage, run.keys[stage]) if self.cache is not None else None
+        if hit is not None:
+            run.cached.append(stage)
+            if self.config.graph.enabled:
+                self._evidence = unpack_evidence(hit)
+        return hit
+
+    def _cache_put(self, stage: str, run: "_Run", groups: dict[str, list[np.ndarray]],
+                   **scalars: int) -> None:
+        if self.cache is not None:
+            self.cache.put(stage, run.keys[stage], {**pack_groups(groups), **self._packed_evidence(),
+                                                    **{k: np.int64(v) for k, v in scalars.items()}})
+
+    def _cached_extension(self, run: "_Run") -> dict[str, list[np.ndarray]] | None:
+        """The extended groups from the stage cache (then neither SAM nor the initial groups are needed)."""
+        hit = self._cache_get("extended", run)
+        if hit is None:
+            return None
+        run.counts.update(initial_groups=int(hit["initial_groups"]), decodes_groups=int(hit["decodes_groups"]),
+                          decodes_extension=int(hit["decodes_extension"]))
+        return unpack_groups(hit)
+
+    def _initial_stage(self, run: "_Run") -> dict[str, list[np.ndarray]]:
+        """Initial 3D groups of every start view (METHOD.md §3.1), from the cache or SAM. With self-extension
+        every view is encoded (it decodes in all of them), else only the start views."""
+        cfg = self.config
+        hit = self._cache_get("groups", run)
+        if cfg.extension.enabled:
+            run.seconds["encode"] = self._encode(run.views, run.view_index, [v.name for v in run.views])
+        if hit is not None:
+            run.counts["decodes_groups"] = int(hit["decodes"])
+            return unpack_groups(hit)
+        if not cfg.extension.enabled:
+            run.seconds["encode"] = self._encode(run.views, run.view_index, run.starts)
+        t = time.perf_counter()
+        groups = {}
+        for s in tqdm(run.starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
+            v = run.views[run.view_index[s]]
+            groups[s] = initial_groups(run.view_index[s], self._decode_amg, run.xyz, v.seen, v.pixels, v.index_map,
+                                       cfg.grouping, run.eps, run.min_pts, stats=run.gstats, radius=v.radius,
+                                       margin=cfg.grouping.lift_margin)
+        run.seconds["groups"] = time.perf_counter() - t
+        run.counts["decodes_groups"] = run.gstats.decodes
+        self._cache_put("groups", run, groups, decodes=run.gstats.decodes)
+        return groups
+
+    def _extension_stage(self, run: "_Run", groups: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+        """Self-extension of every start view's groups over its BFS view order (METHOD.md §3.2–3.3)."""
+        cfg = self.config
+        t = time.perf_counter()
+        schedule = {s: extension_order(self.layout, s) for s in run.starts}
+        total = cfg.extension.passes * sum(len(v) for v in schedule.values())
+        neighbors = (knn(run.xyz, cfg.extension.interior_neighbors)[1] if cfg.extension.interior_prompts > 0
+                     else None)
+        with tqdm(total=total, desc="self-extension", unit="step", disable=not self.progress, leave=False) as bar:
+            groups, run.estats = self_extension(groups, schedule, run.view_index, self._decode_sve, run.xyz,
+                                                run.views, cfg.extension, run.eps, run.min_pts,
+                                                memo=DecodeMemo() if cfg.extension.memoize else None,
+                                                stop_when_stable=cfg.extension.stop_when_stable,
+                                                progress=bar.update, margin=cfg.grouping.lift_margin,
+                                                neighbors=neighbors)
+        run.seconds["extension"] = time.perf_counter() - t
+        run.counts["decodes_extension"] = run.estats.decodes
+        self._cache_put("extended", run, groups, initial_groups=run.counts["initial_groups"],
+                        decodes_groups=run.counts["decodes_groups"], decodes_extension=run.estats.decodes)
+        return groups
+
+    def _merge_stage(self, run: "_Run", groups: dict[str, list[np.ndarray]]) -> tuple[np.ndarray, PartGraph | None]:
+        """(N,) parts from the pooled groups: merging (METHOD.md §3.4), or the part graph (§11) in graph mode."""
+        cfg = self.config
+        pooled = [g for s in run.starts for g in groups.get(s, [])]
+        run.counts["extended_groups"] = len(pooled)
+        if cfg.graph.enabled:
+            evidence = self._evidence if self._evidence is not None else MaskEvidence(len(run.xyz))
+            graph = build_part_graph(run.xyz, run.rgb, evidence, cfg.graph)
+            run.counts.update(superpoints=graph.superpoints.count, graph_edges=len(graph.superpoints.edges),
+                              evidence_masks=len(evidence), evidence_edges=int(np.isfinite(graph.evidence).sum()))
+            return graph_parts(graph, cfg.graph), graph
+        merged = merge_groups(pooled, cfg.merging.iou_threshold)
+        part = cleanup_labels(resolve_labels(merged, len(run.xyz)), run.xyz, run.eps, run.min_pts)
+        if cfg.merging.fill_unassigned:
+            part = fill_unassigned(part, run.xyz)
+        run.counts["merged_groups"] = len(merged)
+        return part, None
 
     def _label(self, result: PartResult, views: list[RenderedView], names: list[str], category: str | None,
                keys: dict[str, str]) -> None:
@@ -341,6 +353,26 @@ class ZeroPS:
         result.votes = records
         result.counts.update(boxes=int(sum(len(d) for d in detections)),
                              votes=int(V.sum()), labeled_parts=int((labels.part_class >= 0).sum()))
+
+
+@dataclass
+class _Run:
+    """One cloud's pass through the stages: its views and maps, DBSCAN settings, cache keys and bookkeeping."""
+
+    xyz: np.ndarray                              # (N, 3) normalized points
+    rgb: np.ndarray | None                       # (N, 3) colors or None
+    views: list[RenderedView]
+    view_index: dict[str, int]
+    starts: list[str]
+    eps: float
+    min_pts: int
+    keys: dict[str, str]                         # stage -> cache key ("cloud": the cloud's digest)
+    seconds: dict[str, float] = field(default_factory=lambda: {"render": 0.0, "encode": 0.0, "groups": 0.0,
+                                                                "extension": 0.0})
+    counts: dict[str, int] = field(default_factory=dict)
+    cached: list[str] = field(default_factory=list)
+    gstats: GroupingStats = field(default_factory=GroupingStats)
+    estats: ExtensionStats = field(default_factory=ExtensionStats)
 
 
 def _identity(model: Any) -> str:

@@ -8,7 +8,7 @@ ground-truth part instance with >= --min-pixels pixels in a view, prompt with 1 
 point nearest the mean of the part's visible points) and with the spec's 4 points (3 FPS over the
 visible part points + that point). The chosen mask is scored by IoU against the part's pixels (pixels
 whose front-most point belongs to the instance). Selections: best (highest predicted IoU), smallest-
-confident (smallest area among predicted IoU >= 0.8), smallest (spec §3.2: smallest area, rejected if
+confident (smallest area among predicted IoU >= 0.8), smallest (METHOD.md §3.2: smallest area, rejected if
 its predicted IoU < 0.8), single (the shipped graph's single-mask output), oracle (best true IoU of the
 3). A rejected prompt scores 0; `accept` is the fraction accepted.
 

@@ -1,4 +1,4 @@
-"""Labeling (spec §4): CNVP, two-dimensional checking, Vote Matrix, label assignment, oracle detector."""
+"""Labeling (METHOD.md §4): CNVP, two-dimensional checking, Vote Matrix, label assignment, oracle detector."""
 from __future__ import annotations
 
 from types import SimpleNamespace

@@ -1,4 +1,4 @@
-"""Merging (spec §3.4): threshold strictness, largest-first order, shared-point resolution, cleanup."""
+"""Merging (METHOD.md §3.4): threshold strictness, largest-first order, shared-point resolution, cleanup."""
 from __future__ import annotations
 
 import numpy as np

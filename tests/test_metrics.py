@@ -1,4 +1,4 @@
-"""Hand-computed checks of the three ZeroPS metrics (spec §5.2)."""
+"""Hand-computed checks of the three ZeroPS metrics (METHOD.md §5.2)."""
 import numpy as np
 import pytest
 

@@ -13,7 +13,7 @@ from zerops.errors import ZeropsError
 
 @dataclass(frozen=True)
 class RenderConfig:
-    """Multi-view point rendering (spec §2)."""
+    """Multi-view point rendering (METHOD.md §2)."""
 
     views: str = "zerops20"          # view preset: zerops20 | partslip10 (or a custom list via the API)
     image_size: int = 800            # H = W in pixels
@@ -38,7 +38,7 @@ class RenderConfig:
 
 @dataclass(frozen=True)
 class GroupingConfig:
-    """Initial 2D groups in the start views and their lifting to 3D (spec §3.1)."""
+    """Initial 2D groups in the start views and their lifting to 3D (METHOD.md §3.1)."""
 
     n_prompts: int = 256             # 3D farthest-point samples of the visible points, one prompt each
     pred_iou_thresh: float = 0.88
@@ -57,7 +57,7 @@ class GroupingConfig:
 
 @dataclass(frozen=True)
 class ExtensionConfig:
-    """Self-extension with the Single Viewpoint Extension operator (spec §3.2-3.3)."""
+    """Self-extension with the Single Viewpoint Extension operator (METHOD.md §3.2-3.3)."""
 
     enabled: bool = True
     passes: int = 2
@@ -79,7 +79,7 @@ class ExtensionConfig:
 
 @dataclass(frozen=True)
 class MergingConfig:
-    """Merging of the pooled 3D groups (spec §3.4)."""
+    """Merging of the pooled 3D groups (METHOD.md §3.4)."""
 
     iou_threshold: float = 0.3       # strictly greater merges
     fill_unassigned: bool = False    # 1-NN fill of -1 points, for display only
@@ -120,7 +120,7 @@ class GraphConfig:
 
 @dataclass(frozen=True)
 class LabelingConfig:
-    """Multi-modal labeling: detector, two-dimensional checking, Vote Matrix, CNVP (spec §4)."""
+    """Multi-modal labeling: detector, two-dimensional checking, Vote Matrix, CNVP (METHOD.md §4)."""
 
     box_score_thresh: float = 0.5
     whole_object_fraction: float = 0.98

@@ -136,7 +136,7 @@ class ZeroPS:
         """Segment ``cloud`` (a path, :class:`~zerops.io.cloud.PointCloud`, (N,3)/(N,6) array or trimesh object).
 
         With ``part_names`` (or a PartNetE ``category``, whose part names are then used) the parts are also
-        labeled (spec §4) by the detector: ``semantic``, ``instance`` and ``part_names`` are filled in.
+        labeled (METHOD.md §4) by the detector: ``semantic``, ``instance`` and ``part_names`` are filled in.
         """
         cfg = self.config
         names = resolve_part_names(part_names, category)
@@ -157,7 +157,7 @@ class ZeroPS:
 
     def label(self, cloud: Any, part: np.ndarray, part_names: Sequence[str] | str | None = None,
               category: str | None = None, keep_views: bool = True) -> PartResult:
-        """Name given class-agnostic parts (spec §4 only): ``part`` (N,) int64 part id per point (−1 none),
+        """Name given class-agnostic parts (METHOD.md §4 only): ``part`` (N,) int64 part id per point (−1 none),
         e.g. from another segmenter, or ground-truth instances to measure the labeling step alone."""
         t_all = time.perf_counter()
         names = resolve_part_names(part_names, category)
@@ -319,7 +319,7 @@ class ZeroPS:
 
     def _label(self, result: PartResult, views: list[RenderedView], names: list[str], category: str | None,
                keys: dict[str, str]) -> None:
-        """Detect part names in every view, vote (TDCM), penalize (CNVP), assign (spec §4).
+        """Detect part names in every view, vote (TDCM), penalize (CNVP), assign (METHOD.md §4).
         ``keys["cloud"]``: the cloud's digest (with a stage cache)."""
         lab = self.config.labeling
         detections = None

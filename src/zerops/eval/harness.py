@@ -1,4 +1,4 @@
-"""Evaluation harness: run a segmentation method over a PartNetE-layout folder and score it (spec §5).
+"""Evaluation harness: run a segmentation method over a PartNetE-layout folder and score it (METHOD.md §5).
 
 A *method* is a callable ``PartNetEShape -> Prediction`` made by a registered factory
 (:mod:`zerops.eval.methods`). A method sees the shape's cloud, category and part names; only

@@ -1,4 +1,4 @@
-"""The three ZeroPS metrics (spec §5.2), as per-category accumulators over shapes.
+"""The three ZeroPS metrics (METHOD.md §5.2), as per-category accumulators over shapes.
 
 All metric values returned are **percent**. Each accumulator covers one category: call ``add`` once per
 shape, then ``summary()``; the overall score is the mean over categories (:func:`mean_over_categories`).

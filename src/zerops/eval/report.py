@@ -83,7 +83,7 @@ def build_report(method: str, options: Mapping[str, Any], scores: Mapping[str, C
                    seconds_per_shape=secs / n if n else None, categories=len(per_category))
     return {"method": method, "options": dict(options), "data_dir": data_dir, "overall": overall,
             "per_category": per_category, "per_class": per_class,
-            "protocol": "ZeroPS spec §5.2; metrics in percent; overall = mean over categories; null = not "
+            "protocol": "ZeroPS METHOD.md §5.2; metrics in percent; overall = mean over categories; null = not "
                         "produced by the method; mAP50 skips classes without GT"}
 
 
@@ -99,7 +99,7 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     lines = [f"# zerops eval: `{report['method']}`", "",
              f"Data: `{report['data_dir']}` · options: {opts} · {ov['shapes']} shapes, {ov['categories']} categories, "
              f"{_fmt(ov['seconds_per_shape'], 2)} s/shape", "",
-             "Metrics in percent (spec §5.2); Overall = mean over categories; – = not produced by the method.", "",
+             "Metrics in percent (METHOD.md §5.2); Overall = mean over categories; – = not produced by the method.", "",
              "## Paper-style table", "",
              f"| Metric | Overall({len(cats)}) | " + " | ".join(cats) + " |",
              "|---|" + "---|" * (len(cats) + 1)]

@@ -1,6 +1,6 @@
 """Density-based clustering of 3D points (DBSCAN) on a k-d tree.
 
-Used by the pipeline's lifting step (spec §3.1: keep the largest DBSCAN cluster of the points under a
+Used by the pipeline's lifting step (METHOD.md §3.1: keep the largest DBSCAN cluster of the points under a
 2D mask, eps 0.007, minPts 3) and by the geometric baseline. ``min_points`` counts the point itself,
 as Open3D's ``cluster_dbscan`` does.
 """

@@ -1,4 +1,4 @@
-"""Multi-view point splatting with pixel <-> point correspondence (spec §2).
+"""Multi-view point splatting with pixel <-> point correspondence (METHOD.md §2).
 
 Cameras follow PyTorch3D: ``look_at_view_transform(dist, elev, azim)`` with +Y up and a perspective camera
 (``FoVPerspectiveCameras``, 60° vertical field of view). Camera space has +X left, +Y up, +Z forward, so an

@@ -1,4 +1,4 @@
-"""Camera view layouts: named views, their adjacency graph, start views and extension order (spec §2, §3.3).
+"""Camera view layouts: named views, their adjacency graph, start views and extension order (METHOD.md §2, §3.3).
 
 Angles are in degrees with PyTorch3D's conventions: the camera sits at
 ``dist * (cos(elev) sin(azim), sin(elev), cos(elev) cos(azim))`` and looks at the origin with +Y up.
@@ -180,7 +180,7 @@ def get_layout(spec: "str | ViewLayout | Sequence[tuple[float, float]]",
 
 
 def extension_order(layout: "ViewLayout | str", start: str) -> list[str]:
-    """Breadth-first order of all other views from ``start`` over the adjacency graph (spec §3.3).
+    """Breadth-first order of all other views from ``start`` over the adjacency graph (METHOD.md §3.3).
 
     Neighbours are visited in the order of ``layout.adjacency``. Every view in the result is adjacent to one
     earlier in the list or to ``start``. Views unreachable from ``start`` (impossible for built-in layouts)

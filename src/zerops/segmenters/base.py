@@ -87,7 +87,7 @@ def select_masks(masks: np.ndarray, scores: np.ndarray, rule: str = "smallest",
     """Pick one of the 3 candidates per prompt.
 
     masks (B, 3, H, W) bool, scores (B, 3) float32 -> (index (B,) int64, -1 = rejected; chosen score (B,)).
-    Rules: ``smallest`` (spec §3.2: the smallest-area candidate, rejected if its score < min_score),
+    Rules: ``smallest`` (METHOD.md §3.2: the smallest-area candidate, rejected if its score < min_score),
     ``smallest-confident`` (smallest area among candidates scoring >= min_score), ``best`` (highest
     score, rejected if < min_score; pass min_score=-inf to always accept).
     """

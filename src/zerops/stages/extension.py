@@ -1,4 +1,4 @@
-"""Self-extension (spec §3.2–3.3): the Single Viewpoint Extension (SVE) operator and its BFS schedule.
+"""Self-extension (METHOD.md §3.2–3.3): the Single Viewpoint Extension (SVE) operator and its BFS schedule.
 
 A *group* is a sorted int64 array of point indices. ``SVE(G, t)`` prompts SAM in view ``t`` with 4 points
 taken from each group's visible points (3 farthest-point samples + the point nearest their centroid), keeps
@@ -148,7 +148,7 @@ def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, 
         memo: DecodeMemo | None = None, stats: ExtensionStats | None = None,
         radius: np.ndarray | None = None, margin: float = 0.5,
         neighbors: np.ndarray | None = None, object_pixels: int | None = None) -> tuple[list[np.ndarray], bool]:
-    """One Single Viewpoint Extension of every group into ``view`` (spec §3.2).
+    """One Single Viewpoint Extension of every group into ``view`` (METHOD.md §3.2).
 
     All groups visible enough in the view are decoded in one batch. Groups are only ever enlarged.
 
@@ -223,7 +223,7 @@ def self_extension(groups_per_start: dict[str, list[np.ndarray]], schedule: dict
                    stop_when_stable: bool = False, progress: Callable[[int], None] | None = None,
                    margin: float = 0.5, neighbors: np.ndarray | None = None,
                    ) -> tuple[dict[str, list[np.ndarray]], ExtensionStats]:
-    """Run the SVE schedule: ``config.passes`` passes × each start view × its BFS order (spec §3.3).
+    """Run the SVE schedule: ``config.passes`` passes × each start view × its BFS order (METHOD.md §3.3).
 
     Groups of different start views evolve independently. With ``stop_when_stable`` (the ``fast`` preset)
     a start view's later passes are skipped once a whole pass grew none of its groups.

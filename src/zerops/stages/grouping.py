@@ -1,4 +1,4 @@
-"""Initial 3D groups of a start view (spec §3.1): FPS point prompts → SAM masks → flattened 2D groups → 3D.
+"""Initial 3D groups of a start view (METHOD.md §3.1): FPS point prompts → SAM masks → flattened 2D groups → 3D.
 
 The segmenter is reached through an ``AmgDecodeFn``:
 ``decode(view_index, prompt_points) -> (masks (B,3,H,W) bool, scores (B,3) float, stability (B,3) float | None)``
@@ -112,7 +112,7 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
                    index_map: np.ndarray, config: GroupingConfig, eps: float, min_points: int,
                    stats: GroupingStats | None = None, radius: np.ndarray | None = None,
                    margin: float = 0.5) -> list[np.ndarray]:
-    """3D groups of one start view (spec §3.1 steps 1–6).
+    """3D groups of one start view (METHOD.md §3.1 steps 1–6).
 
     Args:
         view: index of the start view; visible (N,) (surface visibility, ``RenderedView.seen``),

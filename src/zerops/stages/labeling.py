@@ -1,4 +1,4 @@
-"""Multi-modal labeling (spec §4): two-dimensional checking mechanism (TDCM), Vote Matrix, Class
+"""Multi-modal labeling (METHOD.md §4): two-dimensional checking mechanism (TDCM), Vote Matrix, Class
 Non-highest Vote Penalty (CNVP) and the final label assignment. Pure functions over numpy arrays.
 
 Shapes: ``part`` (N,) int64 class-agnostic part id per point (−1 none) with P parts; C part names (classes);
@@ -25,7 +25,7 @@ CONFIDENCE_RULES = ("votes", "one")
 
 def part_boxes(pixels: np.ndarray, part: np.ndarray, n_parts: int) -> np.ndarray:
     """(P, 4) float xyxy bounding box of the projections of **all** points of each part (occluded ones
-    included, spec §4.2); a part without points gets a zero box."""
+    included, METHOD.md §4.2); a part without points gets a zero box."""
     boxes = np.zeros((n_parts, 4), dtype=np.float64)
     ok = part >= 0
     if not ok.any() or n_parts == 0:

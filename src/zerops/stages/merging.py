@@ -1,4 +1,4 @@
-"""Merging (spec §3.4): pool the 3D groups of all start views into class-agnostic parts.
+"""Merging (METHOD.md §3.4): pool the 3D groups of all start views into class-agnostic parts.
 
 All functions are pure: groups are sorted int64 arrays of point indices into a cloud of N points.
 """
@@ -20,7 +20,7 @@ def point_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def merge_groups(groups: Sequence[np.ndarray], iou_threshold: float = 0.3) -> list[np.ndarray]:
-    """Greedy single-pass merging, largest group first (spec §3.4 steps 1–2).
+    """Greedy single-pass merging, largest group first (METHOD.md §3.4 steps 1–2).
 
     Each group (in order of decreasing size; ties keep input order) is unioned into the FIRST already
     merged group whose point IoU with it is strictly greater than ``iou_threshold``; otherwise it starts a
@@ -59,7 +59,7 @@ def resolve_labels(merged: Sequence[np.ndarray], n_points: int) -> np.ndarray:
 
 def cleanup_labels(labels: np.ndarray, xyz: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     """Keep each label's largest DBSCAN cluster, send the rest to −1, renumber 0…P−1 by first appearance
-    of the old label order (spec §3.4 step 4).
+    of the old label order (METHOD.md §3.4 step 4).
 
     Args:
         labels: (N,) int64 per-point labels, −1 = unassigned.
@@ -77,7 +77,7 @@ def cleanup_labels(labels: np.ndarray, xyz: np.ndarray, eps: float, min_points: 
 
 
 def fill_unassigned(labels: np.ndarray, xyz: np.ndarray) -> np.ndarray:
-    """Give every −1 point the label of its nearest labelled point (display only; spec §3.4 step 5)."""
+    """Give every −1 point the label of its nearest labelled point (display only; METHOD.md §3.4 step 5)."""
     from scipy.spatial import cKDTree
 
     done = labels >= 0

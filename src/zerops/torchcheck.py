@@ -5,7 +5,7 @@ one-line :class:`~zerops.errors.ZeropsError` for a missing package, an unknown d
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 from zerops.errors import ZeropsError
 
@@ -53,10 +53,17 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0][:160] if text else type(err).__name__
 
 
-def load_hf_config(transformers: Any, path: str, model: str, local_files_only: bool) -> Any:
-    """``AutoConfig.from_pretrained`` with a one-line error naming ``model``."""
+def load_hf_config(transformers: Any, path: str, model: str, local_files_only: bool,
+                   families: Collection[str], what: str) -> Any:
+    """``AutoConfig.from_pretrained`` of a model whose ``model_type`` is one of ``families``, with a one-line
+    error naming ``model`` (``what``: "segmenter", "detector")."""
     try:
-        return transformers.AutoConfig.from_pretrained(path, local_files_only=local_files_only)
+        config = transformers.AutoConfig.from_pretrained(path, local_files_only=local_files_only)
     except Exception as err:  # OSError, ValueError, HTTP errors, ...
         raise ZeropsError(f"cannot load the transformers config of '{model}' ({first_line(err)}): give a "
                           "local folder saved with save_pretrained or a hub id (needs internet)") from None
+    family = getattr(config, "model_type", None)
+    if family not in families:
+        raise ZeropsError(f"'{model}' is a '{family}' model, not a {what} zerops supports; "
+                          f"hf: {what}s support {', '.join(sorted(families))}")
+    return config

@@ -158,11 +158,8 @@ class HFDetector(Detector):
         self.text_threshold = float(text_threshold)
         self._torch = torch
         self._dtype = getattr(torch, dtype)
-        config = load_hf_config(transformers, model_path, model, local_files_only)
-        family = getattr(config, "model_type", None)
-        if family not in SUPPORTED:
-            raise ZeropsError(f"'{model}' is a '{family}' model, not a supported detector; "
-                              f"hf: detectors support {', '.join(SUPPORTED)}")
+        config = load_hf_config(transformers, model_path, model, local_files_only, SUPPORTED, "detector")
+        family = config.model_type
         self.family = family
         self.config = config
         cls = getattr(transformers, SUPPORTED[family], None)

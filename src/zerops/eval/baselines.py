@@ -6,6 +6,11 @@ merge of the graph preset's superpoints.
 """
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
+from zerops.config import GraphConfig
+from zerops.errors import ZeropsError
 from zerops.eval.partnete import PartNetEShape
 from zerops.eval.prediction import Method, Prediction
 from zerops.geometry.components import segment_components
@@ -21,29 +26,24 @@ def oracle() -> Method:
     return run
 
 
-def components(
-    eps_factor: float = 3.0,
-    min_points: int = 3,
-    angle_deg: float | None = 20.0,
-    color_dist: float | None = 0.15,
-    max_variation: float | None = None,
-    k: int = 10,
-    min_region: float = 0.01,
-    use_color: bool = True,
-) -> Method:
-    """The ``components`` baseline (see :func:`segment_components`); class-agnostic only."""
+def components(use_color: bool = True, **options: Any) -> Method:
+    """The ``components`` baseline: :func:`~zerops.geometry.components.segment_components` with ``options``
+    (its keywords and defaults: ``eps_factor``, ``angle_deg``, ``color_dist``, ``min_region`` …); colors are
+    ignored with ``use_color=False``. Class-agnostic only."""
+    accepted = [p for p in inspect.signature(segment_components).parameters if p not in ("xyz", "rgb")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ZeropsError(f"method 'components' does not accept options {unknown}; it accepts: "
+                          f"{', '.join(['use_color', *accepted])}")
 
     def run(shape: PartNetEShape) -> Prediction:
         rgb = shape.cloud.rgb if use_color else None
-        part = segment_components(shape.cloud.xyz, rgb, eps_factor=eps_factor, min_points=min_points,
-                                  angle_deg=angle_deg, color_dist=color_dist, max_variation=max_variation, k=k,
-                                  min_region=min_region)
-        return Prediction(part=part)
+        return Prediction(part=segment_components(shape.cloud.xyz, rgb, **options))
 
     return run
 
 
-def superpoints_oracle(size_fraction: float = 0.003, min_size: int = 12) -> Method:
+def superpoints_oracle(size_fraction: float = GraphConfig.size_fraction, min_size: int = GraphConfig.min_size) -> Method:
     """The ceiling of any merge of the default preset's superpoints: each superpoint takes the ground-truth
     instance most of its points carry (reads labels: a measurement, not a method)."""
     from zerops.render.renderer import normalize

@@ -2,13 +2,13 @@
 header's declared sizes checked before anything is allocated."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud, colors_to_unit, make_cloud
+from zerops.io.text import parse_rows
 from zerops.limits import MAX_POINTS
 
 __all__ = ["read_pcd", "lzf_decompress"]
@@ -98,12 +98,7 @@ def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
         lines = [ln for ln in raw[start:].decode("ascii", errors="replace").splitlines() if ln.strip()]
         if len(lines) != n:
             raise ZeropsError(f"{path}: the PCD header declares {n} points but the file holds {len(lines)} rows")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                flat = np.loadtxt(lines, dtype=np.float64, ndmin=2)
-        except ValueError as exc:
-            raise ZeropsError(f"{path}: bad PCD ascii data ({' '.join(str(exc).split())[:200]})") from None
+        flat = parse_rows(lines, path, "bad PCD ascii data")
         width = sum(counts)
         if flat.size == 0:
             flat = flat.reshape(0, width)

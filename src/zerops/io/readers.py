@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud, cloud_from_array, colors_to_unit, make_cloud
 from zerops.io.pcd import read_pcd
+from zerops.io.text import read_columns
 from zerops.limits import MAX_PLY_ROWS, MAX_POINTS
 
 _COLOR_NAMES = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
@@ -251,37 +251,6 @@ def _cloud_from_npz(data, path: Path) -> PointCloud:
 # ----------------------------------------------------------------------------------------------- XYZ / TXT
 
 
-def read_columns(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
-    """Text columns ``x y z [r g b] [nx ny nz]`` separated by spaces, tabs or commas; '#' comments."""
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")   # a byte-order mark is not data
-    except OSError as exc:
-        raise ZeropsError(f"{path}: cannot read ({exc})") from None
-    lines = [ln for ln in text.replace(",", " ").replace(";", " ").splitlines()
-             if ln.strip() and not ln.lstrip().startswith(("#", "//"))]
-    if lines and not _is_numeric_row(lines[0]):
-        lines = lines[1:]  # a column-name header line
-    if len(lines) > MAX_POINTS:
-        raise ZeropsError(f"{path}: holds {len(lines):,} rows; zerops reads at most {MAX_POINTS:,} points")
-    if not lines:
-        raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            arr = np.loadtxt(lines, dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise ZeropsError(f"{path}: not numeric columns ({' '.join(str(exc).split())[:200]})") from None
-    if arr.size == 0:
-        raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
-    return cloud_from_array(arr, source=path)
-
-
-def _is_numeric_row(line: str) -> bool:
-    try:
-        [float(v) for v in line.split()]
-    except ValueError:
-        return False
-    return True
 
 
 _READERS = {".ply": read_ply, ".pcd": read_pcd, ".npy": read_npy, ".npz": read_npy,

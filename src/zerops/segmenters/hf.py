@@ -49,10 +49,8 @@ class HFSam(Segmenter):
         self.decode_batch = int(decode_batch)
         self._torch = torch
         self._dtype = getattr(torch, dtype)
-        config = load_hf_config(transformers, model, model, local_files_only)
-        family = getattr(config, "model_type", None)
-        if family not in _FAMILIES:
-            raise ZeropsError(f"'{model}' is a '{family}' model; hf: supports {', '.join(sorted(_FAMILIES))}")
+        config = load_hf_config(transformers, model, model, local_files_only, _FAMILIES, "segmenter")
+        family = config.model_type
         self.family = family
         cls = getattr(transformers, _FAMILIES[family])
         try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
 from zerops.geometry.pointops import farthest_point_sampling, knn, point_spacing
 
@@ -92,10 +93,12 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
     return out
 
 
-def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *, angle_deg: float = 20.0,
-                        color_dist: float | None = 0.15, min_region: float = 0.01, size_fraction: float = 0.006,
-                        min_size: int = 12, eps_factor: float = 3.0, k: int = 10, normal_k: int = 16,
-                        crease_normal_k: int = 8, max_variation: float | None = 0.02) -> Superpoints:
+def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
+                        angle_deg: float = GraphConfig.angle_deg, color_dist: float | None = GraphConfig.color_dist,
+                        min_region: float = GraphConfig.min_region, size_fraction: float = GraphConfig.size_fraction,
+                        min_size: int = GraphConfig.min_size, eps_factor: float = 3.0, k: int = 10,
+                        normal_k: int = GraphConfig.normal_k, crease_normal_k: int = GraphConfig.crease_normal_k,
+                        max_variation: float | None = GraphConfig.max_variation) -> Superpoints:
     """Regions (normal / color continuity) cut into chunks of at most ``max(min_size, size_fraction × N)``.
 
     Args:

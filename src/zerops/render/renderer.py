@@ -171,6 +171,8 @@ class Renderer:
             raise ZeropsError(f"camera distance must be > 1 (the cloud fills the unit sphere), got {config.distance}")
         if not 0 < config.znear < config.distance - 1.0:
             raise ZeropsError(f"znear must be in (0, distance - 1), got {config.znear}")
+        if not 0.0 <= config.framing <= 1.0:
+            raise ZeropsError(f"framing must be in [0, 1] (0: fixed camera), got {config.framing}")
         if config.shading not in SHADINGS:
             raise ZeropsError(f"unknown shading '{config.shading}': use {' or '.join(SHADINGS)}")
         if config.point_radius is not None and not config.point_radius > 0:
@@ -258,11 +260,12 @@ class Renderer:
         cam = rot.astype(np.float32) @ cloud.xyz_t - (rot @ position).astype(np.float32)[:, None]
         depth = cam[2]
         in_front = depth > cfg.znear
-        inv = np.float32(self.focal) / np.where(in_front, depth, np.float32(1.0))
+        focal, centre = self._frame(cam, in_front)
+        inv = np.float32(focal) / np.where(in_front, depth, np.float32(1.0))
         half = np.float32(size / 2.0)
         pixels = np.empty((n, 2), dtype=np.float32)
-        np.subtract(half, cam[0] * inv, out=pixels[:, 0])
-        np.subtract(half, cam[1] * inv, out=pixels[:, 1])
+        np.subtract(half + np.float32(centre[0] * focal), cam[0] * inv, out=pixels[:, 0])
+        np.subtract(half + np.float32(centre[1] * focal), cam[1] * inv, out=pixels[:, 1])
         if cfg.point_radius is not None:
             radius = np.full(n, cfg.point_radius * half, dtype=np.float32)
         else:
@@ -275,7 +278,7 @@ class Renderer:
                           device=self.device)
         visible = np.zeros(n + 1, dtype=bool)
         visible[index_map] = True                     # -1 marks the extra last slot
-        seen = surface_visibility(pixels, depth, radius * (depth / np.float32(self.focal)), index_map,
+        seen = surface_visibility(pixels, depth, radius * (depth / np.float32(focal)), index_map,
                                   in_front, cfg.seen_tolerance) | visible[:n]
         if cloud.colors is None:
             colors = shade(cloud.xyz, cloud.normals, rot, position, cfg)
@@ -289,6 +292,20 @@ class Renderer:
             pixels=pixels, depth=depth, visible=visible[:n], radius=radius, seen=seen,
         )
 
+
+    def _frame(self, cam: np.ndarray, in_front: np.ndarray) -> tuple[float, tuple[float, float]]:
+        """Focal length (pixels) and image-plane centre (x/z, y/z) of one view: the configured camera, or with
+        ``framing`` > 0 zoomed and centred so the projected points span ``framing`` of the image."""
+        fill = self.config.framing
+        if not fill > 0 or not in_front.any():
+            return self.focal, (0.0, 0.0)
+        z = cam[2, in_front]
+        u, v = cam[0, in_front] / z, cam[1, in_front] / z
+        lo_u, hi_u, lo_v, hi_v = float(u.min()), float(u.max()), float(v.min()), float(v.max())
+        extent = max(hi_u - lo_u, hi_v - lo_v) / 2.0
+        if not extent > 0:
+            return self.focal, (0.0, 0.0)
+        return fill * (self.size / 2.0) / extent, ((lo_u + hi_u) / 2.0, (lo_v + hi_v) / 2.0)
 
 
 def surface_visibility(pixels: np.ndarray, depth: np.ndarray, world_radius: np.ndarray, index_map: np.ndarray,

@@ -13,15 +13,18 @@ from zerops.segmenters.base import PromptSet, Segmenter, as_prompt_sets, check_s
 
 #: The segmenters by name (lazy: a module is imported when its entry is first used).
 SEGMENTERS = Registry("segmenter", {"embedded": "zerops.segmenters.embedded:EmbeddedSam",
-                                    "hf": "zerops.segmenters.hf:HFSam"},
-                      args={"hf": ("model id or folder", True)}, check=check_segmenter)
+                                    "hf": "zerops.segmenters.hf:HFSam",
+                                    "oracle": "zerops.segmenters.oracle:OracleSegmenter"},
+                      args={"hf": ("model id or folder", True), "oracle": ("perfect|noisy-P", False)},
+                      check=check_segmenter)
 
 
 def get_segmenter(spec: str = "embedded", device: str = "cpu", **options: Any) -> Segmenter:
     """Build a segmenter from a spec string.
 
     ``embedded`` (default, MobileSAM on onnxruntime), ``hf:<hub id or local folder>`` (transformers
-    SamModel / SamHQModel / Sam2Model), ``package.module:ClassName`` (a plug-in class taking
+    SamModel / SamHQModel / Sam2Model), ``oracle:perfect|noisy-P`` (ground-truth masks, evaluation only:
+    ``zerops eval`` gives it each shape's ground truth), ``package.module:ClassName`` (a plug-in class taking
     ``device=`` and keyword options and implementing ``set_images`` / ``predict``).
     """
     return SEGMENTERS.create(spec, device=device, **options)

@@ -29,6 +29,8 @@ from zerops.stages.evidence import MaskEvidence, edge_affinity, superpoint_evide
 from zerops.stages.graphmerge import MergeTree, agglomerate, renumber_by_weight
 from zerops.stages.superpoints import Superpoints, compute_superpoints
 from zerops.stages.treecut import best_cut, node_support, regions_spanned
+from zerops.stages.votemerge import (superpoint_features, view_error_rate, view_partitions, vote_affinity,
+                                      vote_merge)
 
 
 @dataclass
@@ -51,11 +53,16 @@ class PartGraph:
     margin: float = 0.1
     min_part: float = 0.005
     join_regions: bool = False
+    vote_threshold: float | None = None     # votes merge: the tree is cut where its affinity falls below this
+    view_error: float | None = None         # votes merge: the estimated rate of wrong view votes
 
     def parts(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
         """(N,) int64 part per point (largest part 0): the tree cut at an affinity ``threshold`` or at
         ``n_parts`` parts; with neither, the per-object cut by mask support."""
-        if threshold is None and n_parts is None:
+        if threshold is None and n_parts is None and self.vote_threshold is not None:
+            leaves = self.tree.cut(threshold=self.vote_threshold)
+            leaves = absorb_small(leaves, self.superpoints, self.affinity, self.min_part)
+        elif threshold is None and n_parts is None:
             margin = np.full(len(self.support), float(self.margin))
             if not self.join_regions:               # a node spanning regions is always split
                 margin[regions_spanned(self.tree, self.superpoints.region) > 1] = np.inf
@@ -138,12 +145,25 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
         xyz, rgb, angle_deg=config.angle_deg, color_dist=config.color_dist, min_region=config.min_region,
         size_fraction=config.size_fraction, min_size=config.min_size, normal_k=config.normal_k,
         crease_normal_k=config.crease_normal_k, max_variation=config.max_variation or None)
+    same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
+    if config.merge not in ("votes", "support"):
+        raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
+    if config.merge == "votes":
+        parts = view_partitions(ev, config.vote_min_score, config.vote_nms)
+        feats = superpoint_features(parts, sp.label, sp.count)
+        error = max(view_error_rate(feats, sp.edges, parts.segment_view), config.vote_min_error)
+        affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, parts.segment_view,
+                                 config.vote_prior, error)
+        tree = vote_merge(feats, parts.segment_view, sp.edges, sp.strength, same_region > 0, sp.sizes(),
+                          config.vote_prior, error)
+        return PartGraph(superpoints=sp, evidence=affinity, affinity=affinity, tree=tree,
+                         support=np.zeros(sp.count + len(tree.merges)), masks=len(ev), min_part=config.min_part,
+                         vote_threshold=config.vote_threshold, view_error=error)
     if len(ev):
         F, V, _ = superpoint_evidence(ev, sp.label, sp.count)
         sam, _ = edge_affinity(F, V, mask_weights(ev, config.size_power), sp.edges)
     else:
         sam = np.full(len(sp.edges), np.nan)
-    same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     affinity = np.where(np.isnan(sam), 0.5, sam) + config.prior * (same_region - 0.5)
     tree = agglomerate(sp.count, sp.edges, affinity, sp.strength, sp.sizes(),
                        first=same_region > 0 if config.regions_first else None)

@@ -140,14 +140,18 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
 def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10,
                      eps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency of the segments of ``label`` ((N,) int64 ≥ 0): (E, 2) pairs a < b and (E,) strengths
-    (k-NN point pairs within ``eps`` across the boundary)."""
+    (k-NN point pairs across the boundary within ``eps`` or within 1.5 × the larger of the two points' local
+    spacing, the median of their k-NN distances: parts sampled sparser than the cloud's median stay
+    connected)."""
     n = len(xyz)
     dist, nbr = knn(xyz, min(k, n - 1))
     a = np.repeat(label, nbr.shape[1])
     b = label[nbr.reshape(-1)]
     keep = a != b
     if eps is not None:
-        keep &= dist.reshape(-1) <= eps
+        local = np.median(dist, axis=1)
+        reach = np.maximum(eps, 1.5 * np.maximum(local[:, None], local[nbr])).reshape(-1)
+        keep &= dist.reshape(-1) <= reach
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     # small pieces no k-NN pair joins to the rest (a dense clump whose neighbours all lie inside it) get one
     # edge from their point nearest to another piece, so that they can still join a part

@@ -1,0 +1,255 @@
+"""View votes: each view's masks resolved into one partition, superpoints joined by the share of views that
+put them in one segment (the default preset's merge).
+
+Every decoded prompt leaves SAM's three candidates, small to large. A whole-object candidate is evidence that
+points are on one object, not on one part, so candidates are not pooled as they come. Instead, per view:
+
+1. each prompt keeps its **smallest confident** candidate (predicted IoU ≥ ``min_score``);
+2. duplicates are dropped greedily by point IoU (SAM-style NMS, the higher score wins);
+3. the kept masks are painted largest first, so that every seen point takes the smallest mask covering it:
+   the view's *partition* (points no kept mask covers stay unknown).
+
+Every view then votes once on every pair of clusters it sees: the overlap Σ_s min(f_A(s), f_B(s)) of the
+two clusters' distributions over the view's segments (1: in one segment, 0: in different ones). A view
+counts for a cluster only when it sees enough of it and labels most of what it sees. Clusters are merged
+greedily (graph-constrained, highest first) while
+
+    affinity = (Σ_views vote + k × g) / (views + k)
+
+is at least ``threshold``, where ``g`` is the geometric prior (``0.5 ± prior / 2``: inside one geometric
+region or across regions) and ``k`` its weight in views. Where no view speaks, the geometric regions
+decide (the ``components`` partition); where views agree, they decide — also across regions. Cluster votes
+are recomputed from the merged clusters' summed histograms, so a large part's evidence is all of its
+points, not a mean of its boundary edges.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from zerops.stages.evidence import MaskEvidence
+from zerops.stages.graphmerge import MergeTree
+
+
+@dataclass
+class ViewPartitions:
+    """Per view, the seen points' segment.
+
+    Attributes:
+        views: (V,) view indices. segment: (V, N) int64 segment id (global over views) of every point, −1 where
+        the view sees the point but no kept mask covers it or the view does not see it. seen: (V, N) bool.
+        segment_view: (T,) the view row of every segment id.
+    """
+
+    views: np.ndarray
+    segment: np.ndarray
+    seen: np.ndarray
+    segment_view: np.ndarray
+
+
+def view_partitions(ev: MaskEvidence, min_score: float = 0.8, nms_iou: float = 0.8,
+                    min_points: int = 3) -> ViewPartitions:
+    """Resolve every view's masks into one partition (see the module doc).
+
+    Args:
+        ev: the decoded masks. min_score: a candidate is confident at this predicted IoU.
+        nms_iou: a kept mask suppresses later ones overlapping it by more than this point IoU.
+        min_points: candidates covering fewer seen points are ignored.
+    """
+    view_ids, seen = ev.seen_matrix()
+    n = ev.n_points
+    segment = np.full((len(view_ids), n), -1, dtype=np.int64)
+    seg_view: list[int] = []
+    if len(ev) == 0:
+        return ViewPartitions(view_ids, segment, seen, np.zeros(0, np.int64))
+    members = ev.member_matrix()
+    size = members.sum(axis=1)
+    scores = np.asarray(ev.scores)
+    views = np.asarray(ev.views)
+    prompts = np.asarray(ev.prompts if len(ev.prompts) == len(ev) else np.arange(len(ev)))
+    for row, v in enumerate(view_ids):
+        cand = np.flatnonzero((views == v) & (scores >= min_score) & (size >= min_points))
+        if not len(cand):
+            continue
+        cand = cand[np.lexsort((size[cand], prompts[cand]))]          # per prompt, smallest first
+        _, first = np.unique(prompts[cand], return_index=True)
+        chosen = cand[first]
+        chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
+        m = members[chosen].astype(np.float32)
+        inter = m @ m.T
+        union = size[chosen][:, None] + size[chosen][None, :] - inter
+        iou = inter / np.maximum(union, 1.0)
+        keep: list[int] = []
+        for i in range(len(chosen)):
+            if all(iou[i, j] <= nms_iou for j in keep):
+                keep.append(i)
+        for i in sorted(keep, key=lambda i: -size[chosen[i]]):        # largest first: small masks win
+            segment[row, members[chosen[i]]] = len(seg_view)
+            seg_view.append(row)
+    return ViewPartitions(view_ids, segment, seen, np.asarray(seg_view, dtype=np.int64))
+
+
+@dataclass
+class VoteFeatures:
+    """Per cluster (rows): seen points per segment (T columns), per view labelled and seen points."""
+
+    hist: np.ndarray      # (C, T) float64
+    known: np.ndarray     # (C, V) float64
+    seen: np.ndarray      # (C, V) float64
+
+
+def superpoint_features(parts: ViewPartitions, label: np.ndarray, n_super: int) -> VoteFeatures:
+    """Histograms of every superpoint (``label``: (N,) superpoint per point) over the views' segments."""
+    n = len(label)
+    onehot = csr_matrix((np.ones(n), (np.arange(n), label)), shape=(n, n_super))
+    v, t = parts.segment.shape[0], len(parts.segment_view)
+    rows, cols = np.nonzero(parts.segment >= 0)
+    seg = parts.segment[rows, cols]
+    hist = np.zeros((n_super, t))
+    if len(seg):
+        np.add.at(hist, (label[cols], seg), 1.0)
+    known = np.asarray((csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(v, n)) @ onehot).todense()).T
+    seen = np.asarray((csr_matrix(parts.seen.astype(np.float64)) @ onehot).todense()).T
+    return VoteFeatures(hist=hist, known=np.asarray(known).reshape(n_super, v), seen=seen.reshape(n_super, v))
+
+
+def pair_votes(fa: VoteFeatures, a: np.ndarray, b: np.ndarray, segment_view: np.ndarray, min_seen: float = 3.0,
+               min_known: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) summed votes and (P,) number of voting views for the cluster pairs (a[i], b[i]).
+
+    A view votes when it sees at least ``min_seen`` points of each and labels ≥ ``min_known`` of them."""
+    ka, kb = fa.known[a], fa.known[b]
+    ok = ((fa.seen[a] >= min_seen) & (fa.seen[b] >= min_seen) & (ka >= min_known * fa.seen[a])
+          & (kb >= min_known * fa.seen[b]) & (ka > 0) & (kb > 0))                       # (P, V)
+    if fa.hist.shape[1] == 0:
+        return np.zeros(len(a)), np.zeros(len(a))
+    pa = fa.hist[a] / np.maximum(ka[:, segment_view], 1e-9)
+    pb = fa.hist[b] / np.maximum(kb[:, segment_view], 1e-9)
+    overlap = np.minimum(pa, pb) * ok[:, segment_view]                                  # (P, T)
+    return overlap.sum(axis=1), ok.sum(axis=1).astype(np.float64)
+
+
+def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, segment_view: np.ndarray, min_seen: float = 3.0,
+                    floor: float = 0.02) -> float:
+    """How often a view's vote is wrong, estimated from how often two views disagree on the same pair.
+
+    For a pair with per-view votes x (n ≥ 2 views), the share of view pairs that disagree is
+    ``2 (s (n − 1) − s² + Σ x²) / (n (n − 1))`` with s = Σ x; averaged over the pairs (weighted by their view
+    pairs) it estimates 2 ε (1 − ε) for independent views that err with probability ε. Returns ε in
+    [``floor``, 0.5] (0.5: views are no better than chance, or no pair is seen twice)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if len(pairs) == 0 or feats.hist.shape[1] == 0:
+        return 0.5
+    a, b = pairs[:, 0], pairs[:, 1]
+    ka, kb = feats.known[a], feats.known[b]
+    ok = ((feats.seen[a] >= min_seen) & (feats.seen[b] >= min_seen) & (ka >= 0.5 * feats.seen[a])
+          & (kb >= 0.5 * feats.seen[b]) & (ka > 0) & (kb > 0))
+    overlap = np.minimum(feats.hist[a] / np.maximum(ka[:, segment_view], 1e-9),
+                         feats.hist[b] / np.maximum(kb[:, segment_view], 1e-9))
+    per_view = np.zeros(ok.shape)
+    for v in range(ok.shape[1]):
+        per_view[:, v] = overlap[:, segment_view == v].sum(axis=1)
+    per_view *= ok
+    n = ok.sum(axis=1).astype(np.float64)
+    s = per_view.sum(axis=1)
+    q = (per_view ** 2).sum(axis=1)
+    view_pairs = n * (n - 1) / 2
+    use = n >= 2
+    if not use.any():
+        return 0.5
+    disagree = (s * (n - 1) - s * s + q)[use].sum() / view_pairs[use].sum()
+    eps = (1.0 - np.sqrt(max(1.0 - 2.0 * min(disagree, 0.5), 0.0))) / 2.0
+    return float(np.clip(eps, floor, 0.5))
+
+
+def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, inside: np.ndarray,
+                  segment_view: np.ndarray, prior: float = 0.3, error: float = 0.1,
+                  min_seen: float = 3.0) -> np.ndarray:
+    """(P,) probability that each cluster pair (P, 2) is one part: the geometric prior ``g = 0.5 + prior ×
+    (share of the boundary ``strength`` lying ``inside`` one region − 0.5)`` updated by the views' votes,
+    each right with probability 1 − ``error``: ``logit = logit(g) + (2 s − n) log((1 − error) / error)``
+    for s agreeing votes out of n views."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if len(pairs) == 0:
+        return np.zeros(0)
+    votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], segment_view, min_seen)
+    g = 0.5 + prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
+    error = float(np.clip(error, 1e-3, 0.5))
+    logit = np.log(g / (1.0 - g)) + (2.0 * votes - count) * np.log((1.0 - error) / error)
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+
+
+def vote_merge(feats: VoteFeatures, segment_view: np.ndarray, edges: np.ndarray, strength: np.ndarray,
+               same_region: np.ndarray, sizes: np.ndarray, prior: float = 0.3, error: float = 0.1,
+               min_seen: float = 3.0) -> MergeTree:
+    """Greedy graph-constrained merging of superpoints by view votes (see the module doc), until no edge is
+    left; the :class:`~zerops.stages.graphmerge.MergeTree` records each merge's affinity (cut it at the
+    threshold with :meth:`MergeTree.n_merges_at`).
+
+    Args:
+        feats: per-superpoint features (:func:`superpoint_features`). edges: (E, 2) adjacent superpoints;
+        strength: (E,) boundary size; same_region: (E,) bool; sizes: (S,) points per superpoint.
+    """
+    n = len(sizes)
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    hist = {i: feats.hist[i] for i in range(n)}
+    known = {i: feats.known[i] for i in range(n)}
+    seen = {i: feats.seen[i] for i in range(n)}
+    # boundary between clusters: total strength and strength inside one region
+    bound: list[dict[int, list[float]]] = [dict() for _ in range(2 * n)]
+    for (a, b), s, r in zip(edges.tolist(), np.asarray(strength, float).tolist(), same_region.tolist()):
+        if a == b:
+            continue
+        cur = bound[a].setdefault(b, [0.0, 0.0])
+        cur[0] += s
+        cur[1] += s * float(r)
+        bound[b][a] = cur
+
+    def affinity(a: int, b: int) -> float:
+        one = VoteFeatures(np.stack([hist[a], hist[b]]), np.stack([known[a], known[b]]),
+                           np.stack([seen[a], seen[b]]))
+        s, r = bound[a][b]
+        return float(vote_affinity(one, np.array([[0, 1]]), np.array([s]), np.array([r]), segment_view, prior,
+                                   error, min_seen)[0])
+
+    pairs = np.array([(a, b) for a in range(n) for b in bound[a] if a < b], dtype=np.int64).reshape(-1, 2)
+    aff = vote_affinity(feats, pairs, np.array([bound[a][b][0] for a, b in pairs.tolist()]),
+                        np.array([bound[a][b][1] for a, b in pairs.tolist()]), segment_view, prior, error,
+                        min_seen)
+    heap = [(-float(f), int(a), int(b)) for (a, b), f in zip(pairs.tolist(), aff)]
+    heapq.heapify(heap)
+    current = {(int(a), int(b)): float(f) for (a, b), f in zip(pairs.tolist(), aff)}
+    alive = np.zeros(2 * n, dtype=bool)
+    alive[:n] = True
+    merges, values = [], []
+    nxt = n
+    while heap:
+        neg, a, b = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or current.get((a, b)) != -neg:
+            continue
+        c = nxt
+        nxt += 1
+        alive[a] = alive[b] = False
+        alive[c] = True
+        merges.append((a, b))
+        values.append(-neg)
+        hist[c], known[c], seen[c] = hist.pop(a) + hist.pop(b), known.pop(a) + known.pop(b), seen.pop(a) + seen.pop(b)
+        for old in (a, b):
+            for k, (s, r) in list(bound[old].items()):
+                if k in (a, b):
+                    continue
+                cur = bound[c].setdefault(k, [0.0, 0.0])
+                cur[0] += s
+                cur[1] += r
+                bound[k][c] = cur
+                del bound[k][old]
+            bound[old].clear()
+        for k in bound[c]:
+            f = affinity(min(c, k), max(c, k))
+            current[(min(c, k), max(c, k))] = f
+            heapq.heappush(heap, (-f, min(c, k), max(c, k)))
+    return MergeTree(n_leaves=n, merges=np.asarray(merges, dtype=np.int64).reshape(-1, 2),
+                     values=np.asarray(values, dtype=np.float64), sizes=np.asarray(sizes, np.int64))

@@ -20,7 +20,7 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud
-from zerops.io.files import atomic_path, json_dumps
+from zerops.io.files import atomic_path, json_dumps, load_json
 from zerops.io.load import load_cloud
 from zerops.io.ply import ply_bytes
 from zerops.limits import MAX_LABEL_BYTES, MAX_PICKLE_DEPTH, MAX_PICKLE_OPS, MAX_POINTS
@@ -222,7 +222,7 @@ def load_partnete_shape(folder: str | os.PathLike, allow_pickle: bool = False) -
     meta: dict = {}
     if (folder / "meta.json").is_file():
         try:
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            meta = load_json(folder / "meta.json")
         except (OSError, ValueError) as exc:
             raise ZeropsError(f"{folder / 'meta.json'}: invalid JSON ({exc})") from None
         if not isinstance(meta, dict):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.io.files import load_json
 from zerops.io.cloud import PointCloud, make_cloud
 from zerops.limits import check_points
 
@@ -26,7 +27,7 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
 
     p = Path(path)
     n_points = check_points(n_points, "n_points (--points)")
-    _check_container(p)
+    check_container(p)
     try:
         with warnings.catch_warnings():      # numeric warnings of a malformed file: the checks below speak
             warnings.simplefilter("ignore")
@@ -50,16 +51,14 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
                           f"{' '.join(str(exc).split())[:160]})") from None
 
 
-def _check_container(p: Path) -> None:
+def check_container(p: Path) -> None:
     """Checks trimesh does not make itself: a .gltf must be JSON, a .glb must start with its signature, a
     binary .stl must hold the triangles its header declares."""
-    import json
-
     ext = p.suffix.lower()
     try:
         if ext == ".gltf":
             try:
-                doc = json.loads(p.read_text(encoding="utf-8-sig"))
+                doc = load_json(p, encoding="utf-8-sig")
             except (UnicodeDecodeError, ValueError) as exc:
                 raise ZeropsError(f"{p}: not a glTF file (invalid JSON: {' '.join(str(exc).split())[:160]})") from None
             if not isinstance(doc, dict):

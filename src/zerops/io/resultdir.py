@@ -6,7 +6,6 @@ shapes, a result format this zerops does not read) raises :class:`~zerops.errors
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import numpy as np
 
 from zerops.arrays import check_points
 from zerops.errors import ZeropsError
+from zerops.io.files import load_json
 
 #: The result format this module reads (the same number :mod:`zerops.io.results` writes; kept here so reading a
 #: result does not import the pipeline).
@@ -192,7 +192,7 @@ def load_result(folder: str | os.PathLike) -> ResultDir:
             raise ZeropsError(f"{path}: not a zerops result folder ({name} is missing); "
                               "give the --out folder of `zerops segment`")
     try:
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        summary = load_json(path / "summary.json")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ZeropsError(f"{path / 'summary.json'}: cannot read it ({type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:160]})") from None

@@ -327,6 +327,7 @@ def write_partnete_shape(
     labels = label_npy_bytes(semantic, instance)
     text = json_dumps(meta, sort_keys=True, indent=1)
     folder = Path(folder)
-    for name, data in (("pc.ply", ply), ("label.npy", labels), ("meta.json", text.encode("utf-8"))):
+    # meta.json first: a folder an interrupted synth left is still recognisably its own (see synth)
+    for name, data in (("meta.json", text.encode("utf-8")), ("pc.ply", ply), ("label.npy", labels)):
         with atomic_path(folder / name) as tmp:
             tmp.write_bytes(data)

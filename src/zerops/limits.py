@@ -10,6 +10,9 @@ from zerops.errors import ZeropsError
 MAX_POINTS = 50_000_000
 #: Most rows (vertices + faces + other elements) a PLY header may declare.
 MAX_PLY_ROWS = 4 * MAX_POINTS
+#: Longest PLY header zerops reads (comments included) and longest line of a text cloud.
+MAX_PLY_HEADER = 16 << 20
+MAX_TEXT_LINE = 1 << 20
 #: Largest square view (``--image-size``) zerops renders.
 MAX_IMAGE_SIZE = 4096
 #: Fewest points `zerops segment` works on (region growing and superpoints need 4); checked before SAM.

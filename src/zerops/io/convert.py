@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,10 @@ def sample_parts(parts: list[AssetPart], n_points: int, seed: int = 0,
 
 
 # ----------------------------------------------------------------------------------------------- writing
+#: Largest coordinate a converted cloud may hold (float32 keeps about 7 digits: beyond this, nothing is left).
+MAX_COORDINATE = 1e12
+
+
 def _overlap(out: Path, inputs: list[Path]) -> None:
     """OUT may not be an input, hold one, or lie inside an input folder (``--overwrite`` would delete it)."""
     target = Path(os.path.realpath(out))
@@ -330,9 +335,15 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
         _overlap(out, _urdf_mesh_files(Path(asset)))
     classes, part_class = part_classes(parts, pairs)
     up_axis = ("z" if kind == "urdf" else "y") if up == "auto" else up
-    xyz, rgb, part = sample_parts(parts, int(n_points), seed, **outer)
-    if up_axis == "z":
-        xyz = xyz @ Z_UP_TO_Y_UP.T
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)       # overflow is judged below, in one line
+        xyz, rgb, part = sample_parts(parts, int(n_points), seed, **outer)
+        if up_axis == "z":
+            xyz = xyz @ Z_UP_TO_Y_UP.T
+        bad = ~(np.abs(xyz.astype(np.float32)) <= MAX_COORDINATE).all(axis=1)
+    if bad.any():
+        raise ZeropsError(f"{asset}: {int(bad.sum())} of {len(xyz)} sampled points have infinite, NaN or absurd "
+                          f"coordinates (beyond {MAX_COORDINATE:g}); check the asset's origins, scales and vertices")
     counts = np.bincount(part, minlength=len(parts))
     meta = {
         "category": category or out.absolute().parent.name,

@@ -17,8 +17,8 @@ import numpy as np
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud, cloud_from_array, colors_to_unit, make_cloud
 from zerops.io.pcd import read_pcd
-from zerops.io.text import read_columns
-from zerops.limits import MAX_PLY_ROWS, MAX_POINTS
+from zerops.io.text import count_text_rows, read_columns
+from zerops.limits import MAX_PLY_HEADER, MAX_PLY_ROWS, MAX_POINTS
 
 _COLOR_NAMES = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
 _NORMAL_NAMES = (("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"))
@@ -38,12 +38,23 @@ _PLY_SIZES = {"char": 1, "int8": 1, "uchar": 1, "uint8": 1, "short": 2, "int16":
               "int": 4, "int32": 4, "uint": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
 
 
+_END_HEADER = re.compile(rb"end_header[ \t]*\r?\n")
+
+
 def _ply_layout(path: Path) -> tuple[str, list[tuple[str, int, int, int]], int] | None:
     """(format, [(element, count, fixed bytes per row, list-length bytes per row)], data offset) from the
     header, or None when the header is malformed (plyfile then says what is wrong)."""
+    head = b""
     with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    end = re.search(rb"end_header[ \t]*\r?\n", head)
+        while True:                                  # the whole header, however long, up to MAX_PLY_HEADER
+            chunk = fh.read(1 << 16)
+            head += chunk
+            end = _END_HEADER.search(head, max(0, len(head) - len(chunk) - 64))
+            if end is not None or not chunk or not head.startswith(b"ply"):
+                break
+            if len(head) > MAX_PLY_HEADER:
+                raise ZeropsError(f"{path}: no end_header in the first {MAX_PLY_HEADER:,} bytes; zerops reads PLY "
+                                  f"headers of at most {MAX_PLY_HEADER:,} bytes")
     if not head.startswith(b"ply") or end is None:
         return None
     fmt = ""
@@ -69,15 +80,6 @@ def _ply_layout(path: Path) -> tuple[str, list[tuple[str, int, int, int]], int] 
     return fmt, [tuple(e) for e in elements], end.end()
 
 
-def _count_text_rows(body: bytes) -> int:
-    """Lines holding something other than whitespace."""
-    lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
-    blank = len(re.findall(rb"(?m)^[ \t\r\f\v]*(?:\n|\Z)", body))
-    if body.endswith(b"\n") or not body:
-        blank -= 1          # the empty "line" after the final newline
-    return lines - blank
-
-
 def _check_ply_rows(path: Path) -> None:
     """The rows the header declares must be the rows the file holds (ascii: lines; binary: bytes)."""
     layout = _ply_layout(path)
@@ -96,7 +98,7 @@ def _check_ply_rows(path: Path) -> None:
     if fmt == "ascii":
         with open(path, "rb") as fh:
             fh.seek(offset)
-            rows = _count_text_rows(fh.read())
+            rows = count_text_rows(fh, path)
         if rows != declared:
             raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds {rows}")
         return

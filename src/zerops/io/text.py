@@ -2,17 +2,44 @@
 numeric text rows (also used for PCD ascii data)."""
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud, cloud_from_array
-from zerops.limits import MAX_POINTS
+from zerops.limits import MAX_POINTS, MAX_TEXT_LINE
 
-__all__ = ["parse_rows", "read_columns"]
+__all__ = ["count_text_rows", "parse_rows", "read_columns"]
+_SLACK_LINES = 10_000            # comment and header lines a text cloud may hold besides its points
+
+
+def _rows_in(body: bytes) -> int:
+    """Lines of ``body`` holding something other than whitespace."""
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+    blank = len(re.findall(rb"(?m)^[ \t\r\f\v]*(?:\n|\Z)", body))
+    if body.endswith(b"\n") or not body:
+        blank -= 1          # the empty "line" after the final newline
+    return lines - blank
+
+
+def count_text_rows(fh: BinaryIO, path: Path, stop_after: int | None = None) -> int:
+    """Non-blank lines from ``fh``'s position to its end, read 16 MiB at a time (memory stays bounded);
+    stops counting once past ``stop_after``. A line longer than MAX_TEXT_LINE is an error."""
+    rows, carry = 0, b""
+    while True:
+        chunk = fh.read(1 << 24)
+        data = carry + chunk
+        cut = data.rfind(b"\n") + 1 if chunk else len(data)
+        rows += _rows_in(data[:cut])
+        carry = data[cut:]
+        if len(carry) > MAX_TEXT_LINE:
+            raise ZeropsError(f"{path}: a line longer than {MAX_TEXT_LINE:,} bytes; not a point cloud of text rows")
+        if not chunk or (stop_after is not None and rows > stop_after):
+            return rows
 
 
 def parse_rows(lines: Sequence[str], path: Path, what: str) -> np.ndarray:
@@ -26,8 +53,16 @@ def parse_rows(lines: Sequence[str], path: Path, what: str) -> np.ndarray:
 
 
 def read_columns(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
-    """Text columns ``x y z [r g b] [nx ny nz]`` separated by spaces, tabs or commas; '#' comments."""
+    """Text columns ``x y z [r g b] [nx ny nz]`` separated by spaces, tabs or commas; '#' comments.
+
+    The lines are counted (16 MiB at a time) before the file is read: more than MAX_POINTS rows (and a few
+    comment lines) is refused without reading the text into memory."""
     try:
+        with open(path, "rb") as fh:
+            counted = count_text_rows(fh, path, stop_after=MAX_POINTS + _SLACK_LINES)
+        if counted > MAX_POINTS + _SLACK_LINES:
+            raise ZeropsError(f"{path}: holds more than {MAX_POINTS + _SLACK_LINES:,} lines; zerops reads at most "
+                              f"{MAX_POINTS:,} points")
         text = path.read_text(encoding="utf-8-sig", errors="replace")   # a byte-order mark is not data
     except OSError as exc:
         raise ZeropsError(f"{path}: cannot read ({exc})") from None

@@ -82,8 +82,10 @@ class _MeshCache:
         if key not in self._meshes:
             check_container(path)                  # a lying STL header, a bad-JSON .gltf: said before trimesh
             try:
-                scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None)
-                meshes = [g for g in scene.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)   # absurd vertices: judged after sampling
+                    scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None)
+                    meshes = [g for g in scene.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
             except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
                 detail = " ".join(str(exc).split())[:200]
                 hint = " (DAE needs: pip install pycollada)" if path.suffix.lower() == ".dae" and \

@@ -139,14 +139,16 @@ def _labels_from_obj(obj: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
+                n_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read (semantic, instance) (N,) int64 labels from a PartNetE ``label.npy`` or a ``label.npz``.
 
     By default pickled ``label.npy`` files go through a restricted unpickler that only rebuilds numpy
     arrays (a malicious file raises :class:`ZeropsError` instead of running code). ``allow_pickle=True``
-    uses ``np.load(allow_pickle=True)`` -- only for files you trust.
+    uses ``np.load(allow_pickle=True)`` -- only for files you trust. ``n_points``: the cloud's size; a
+    ``label.npz`` whose headers declare other row counts is refused before anything is unpacked.
     """
-    from zerops.io.readers import NPY_ERRORS, check_npy_file
+    from zerops.io.readers import NPY_ERRORS, check_npy_file, check_rows
 
     p = Path(path)
     if not p.is_file():
@@ -156,9 +158,15 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np
                           "can be")
     if p.suffix.lower() == ".npz":
         try:
-            check_npy_file(p)
-            with np.load(p, allow_pickle=False) as z:
-                return _labels_from_obj({k: z[k] for k in z.files}, p)
+            headers = check_npy_file(p)
+            for key in LABEL_KEYS:
+                shape = headers.get(key, ((n_points,), None))[0]
+                if n_points is not None and tuple(shape[:1]) != (n_points,):
+                    raise ZeropsError(f"{p}: {shape[0] if shape else 1} labels for {n_points} points ('{key}' "
+                                      f"declares the shape {shape}); nothing was unpacked")
+            check_rows(headers, p, dict.fromkeys(LABEL_KEYS, None))
+            with np.load(p, allow_pickle=False) as z:          # only the two label arrays are unpacked
+                return _labels_from_obj({k: z[k] for k in LABEL_KEYS if k in z.files}, p)
         except NPY_ERRORS as exc:
             raise ZeropsError(f"{p}: cannot read label archive ({type(exc).__name__}: "
                               f"{' '.join(str(exc).split())[:160]})") from None
@@ -243,7 +251,7 @@ def load_partnete_shape(folder: str | os.PathLike, allow_pickle: bool = False) -
             )
         part_names = table[category]
     cloud = load_cloud(folder / "pc.ply")
-    semantic, instance = load_labels(_find_labels(folder), allow_pickle=allow_pickle)
+    semantic, instance = load_labels(_find_labels(folder), allow_pickle=allow_pickle, n_points=len(cloud))
     if semantic.shape[0] != len(cloud):
         raise ZeropsError(f"{folder}: {semantic.shape[0]} labels for {len(cloud)} points")
     if semantic.max(initial=-1) >= len(part_names) or semantic.min(initial=-1) < -1:

@@ -13,6 +13,8 @@ MAX_PLY_ROWS = 4 * MAX_POINTS
 #: Longest PLY header zerops reads (comments included) and longest line of a text cloud.
 MAX_PLY_HEADER = 16 << 20
 MAX_TEXT_LINE = 1 << 20
+#: Largest texture image (pixels) a mesh's colors are sampled from, read from the image header before decoding.
+MAX_TEXTURE_PIXELS = 8192 * 8192
 #: Largest square view (``--image-size``) zerops renders.
 MAX_IMAGE_SIZE = 4096
 #: Fewest points `zerops segment` works on (region growing and superpoints need 4); checked before SAM.

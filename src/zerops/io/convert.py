@@ -22,7 +22,7 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io.files import load_json
-from zerops.io.mesh import MESH_EXTENSIONS, check_container
+from zerops.io.mesh import MESH_EXTENSIONS, check_container, texture_guard
 from zerops.io.outdir import atomic_folder
 
 CONVERTER_VERSION = "1"
@@ -82,10 +82,12 @@ class _MeshCache:
         if key not in self._meshes:
             check_container(path)                  # a lying STL header, a bad-JSON .gltf: said before trimesh
             try:
-                with np.errstate(all="ignore"), warnings.catch_warnings():
+                with np.errstate(all="ignore"), warnings.catch_warnings(), texture_guard(path):
                     warnings.simplefilter("ignore", RuntimeWarning)   # absurd vertices: judged after sampling
                     scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None)
                     meshes = [g for g in scene.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
+            except ZeropsError:
+                raise
             except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
                 detail = " ".join(str(exc).split())[:200]
                 hint = " (DAE needs: pip install pycollada)" if path.suffix.lower() == ".dae" and \
@@ -143,7 +145,10 @@ def scene_parts(path: Path) -> list[AssetPart]:
 
     check_container(path)
     try:
-        scene = trimesh.load_scene(str(path))
+        with texture_guard(path):
+            scene = trimesh.load_scene(str(path))
+    except ZeropsError:
+        raise
     except Exception as exc:  # noqa: BLE001
         detail = " ".join(str(exc).split())[:200]
         raise ZeropsError(f"{path}: cannot read scene ({type(exc).__name__}: {detail})") from None

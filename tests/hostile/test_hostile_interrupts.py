@@ -3,6 +3,7 @@ ends in the one line and exit 130 / 143, never a segmentation fault; an unreacha
 within 30 s."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,3 +87,77 @@ def test_signal_during_the_knn_of_a_big_render_is_one_line(tmp_path, sig, code, 
     assert proc.returncode == code, err
     assert err.strip().splitlines() == [f"zerops: {word} (nothing was written)"]
     assert not (tmp_path / "out").exists()
+
+
+_SLOW_METHOD = '''
+import os, time
+from pathlib import Path
+from zerops.eval.baselines import oracle
+
+def make():
+    run = oracle()
+    def slow(shape):
+        Path(os.environ["ZEROPS_TEST_READY"]).joinpath(f"{os.getpid()}").touch()
+        time.sleep(60)
+        return run(shape)
+    return slow
+'''
+
+
+def test_ctrl_c_during_eval_workers_prints_one_line(tmp_path):
+    from conftest import one_shape_dataset
+    from zerops.eval.synthetic import write_benchmark
+
+    one_shape_dataset(tmp_path / "data", n=300)
+    write_benchmark(tmp_path / "data", per_category=2, seed=0, categories=["Table"], n_points=300, progress=False)
+    (tmp_path / "slowmethod_zerops.py").write_text(_SLOW_METHOD)
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(tmp_path)]),
+               ZEROPS_TEST_READY=str(ready))
+    proc = subprocess.Popen([sys.executable, "-m", "zerops", "eval", str(tmp_path / "data"), "--out",
+                             str(tmp_path / "ev"), "--method", "slowmethod_zerops:make", "--workers", "2", "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while len(list(ready.iterdir())) < 2:
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)        # as a terminal's Ctrl-C: the whole process group
+        _, err = proc.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"zerops: interrupted (finished shapes are kept in {tmp_path / 'ev' / 'shapes'}; "
+                                        "rerun to resume)"], err
+    for pid in (int(p.name) for p in ready.iterdir()):           # no worker left running
+        deadline = time.time() + 10
+        while _alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:                                            # a zombie is gone for our purpose
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def test_unreachable_ray_address_is_one_line_within_30_s(tmp_path):
+    pytest.importorskip("ray")
+    from conftest import one_shape_dataset, run_subprocess
+
+    one_shape_dataset(tmp_path / "data", n=300)
+    t0 = time.time()
+    proc = run_subprocess(["eval", tmp_path / "data", "--out", tmp_path / "ev", "--method", "oracle", "--ray",
+                           "127.0.0.1:1", "--quiet"], timeout=30)
+    assert time.time() - t0 < 30
+    assert_error(proc.returncode, proc.stderr, "--ray 127.0.0.1:1", "nothing answers there", "ray start --head")

@@ -126,3 +126,14 @@ def test_an_over_long_out_name_is_refused_before_any_work(cli, cloud, tmp_path, 
     out = tmp_path / ("r" * 200)                       # a long name that fits is fine
     rc, _, err = cli("render", cloud, "--out", out, "--image-size", "16", "--views", "partslip10")
     assert rc == 0 and (out / "views.png").is_file(), err
+
+
+def test_bad_set_in_eval_is_one_line_before_any_shape(cli, tmp_path, timed):
+    from conftest import one_shape_dataset
+
+    one_shape_dataset(tmp_path / "data", n=300)
+    with timed(5):
+        rc, _, err = cli("eval", tmp_path / "data", "--out", tmp_path / "ev", "--method", "zerops", "--quiet",
+                         "--no-cache", "--set", "grouping.batch_size=0")
+    assert_error(rc, err, "grouping.batch_size must be in [1, 4096], got 0")
+    assert not (tmp_path / "ev" / "shapes").exists()

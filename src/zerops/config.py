@@ -15,7 +15,7 @@ from zerops.limits import MAX_IMAGE_SIZE, MAX_POINTS
 
 # The names the higher layers own (render.shading.SHADINGS, stages.labeling.CONFIDENCE_RULES,
 # detectors.PROMPT_STYLES, stages.extension's rules, stages.partgraph's cuts), spelled again here so that each
-# setting is checked where it is defined; tests/test_options.py keeps the two spellings equal.
+# setting is checked where it is defined; tests/hostile/test_hostile_settings.py keeps the spellings equal.
 SHADINGS = ("none", "lambert")
 MASK_CHOICES = ("smallest-confident", "smallest")
 GRAPH_CUTS = ("auto", "threshold")

@@ -84,16 +84,19 @@ def check_writable_parent(target: Path, what: str = "--out") -> None:
         raise ZeropsError(f"{what} {target}: cannot write in {ancestor} ({exc.strerror or exc})") from None
 
 
-def _check_name_lengths(target: Path, what: str) -> None:
-    """Every name zerops would create along ``target`` (and its temporary sibling) fits the file system."""
+def _check_name_lengths(target: Path, what: str, sibling: bool) -> None:
+    """Every name zerops would create along ``target`` (and, with ``sibling``, its temporary sibling) fits the
+    file system."""
     from zerops.limits import MAX_OUT_NAME
 
+    longest = MAX_OUT_NAME if sibling else 255
     for i, part in enumerate(target.parts[1:], 2):
         size = len(os.fsencode(part))
         last = i == len(target.parts)
-        if size > (MAX_OUT_NAME if last else 255) and (last or not Path(*target.parts[:i]).exists()):
+        if size > (longest if last else 255) and (last or not Path(*target.parts[:i]).exists()):
+            why = " (the file system's 255 less its temporary-name affixes)" if sibling and last else ""
             raise ZeropsError(f"{what}: the name '{part[:40]}…' is {size} bytes long; zerops's folder names may "
-                              f"have at most {MAX_OUT_NAME} (the file system's 255 less its temporary-name affixes)")
+                              f"have at most {longest if last else 255}{why}")
     if len(os.fsencode(str(target))) > 4000:
         raise ZeropsError(f"{what}: the path is {len(os.fsencode(str(target)))} bytes long; at most 4000")
 
@@ -106,7 +109,7 @@ def check_out_dir(path: str | os.PathLike, what: str = "--out", own_only: bool =
     ``own_only=False`` (eval and synth folders, which are added to, never replaced) any folder is accepted.
     """
     target = _target(path)
-    _check_name_lengths(target, what)
+    _check_name_lengths(target, what, sibling=own_only)
     if target.exists() and not target.is_dir():
         kind = "a file" if target.is_file() else "not a folder"
         raise ZeropsError(f"{what} {path} is {kind}; give a folder (it is created when missing)")

@@ -198,3 +198,16 @@ def test_cache_clear_does_not_follow_a_symlinked_stage_folder(cli, tmp_path):
     assert rc == 0, err
     assert "deleted 1 entries" in out
     assert victim.read_bytes() == b"user data"
+
+
+def test_replacing_a_result_never_follows_its_symbolic_links(cli, cloud, tmp_path):
+    out = tmp_path / "out"
+    assert _render(cli, cloud, out)[0] == 0
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"my picture")
+    (out / "view_p0.png").unlink()
+    os.symlink(mine, out / "view_p0.png")            # a link named like zerops's own output
+    rc, _, err = _render(cli, cloud, out)
+    assert rc == 0, err
+    assert mine.read_bytes() == b"my picture"         # the link was replaced, not written through
+    assert not (out / "view_p0.png").is_symlink() and (out / "view_p0.png").read_bytes()[:4] == b"\x89PNG"

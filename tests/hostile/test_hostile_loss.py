@@ -107,3 +107,22 @@ def test_a_mesh_with_huge_vertices_is_refused_after_sampling_in_one_line(cli, tm
     rc, _, err = cli("convert", urdf, "--out", tmp_path / "out", "--points", "500")
     assert_error(rc, err, "sampled points have infinite, NaN or absurd coordinates")
     assert "Warning" not in err and not (tmp_path / "out").exists()
+
+
+def test_text_cloud_parsed_in_blocks_gives_the_same_cloud(tmp_path, monkeypatch):
+    import zerops.io.text as text
+
+    xyz = cloud_xyz(5000, 3)
+    rows = ["x,y,z"] + [f"{a:.7g},{b:.7g},{c:.7g}" + ("\n# a comment\n" if i % 700 == 0 else "")
+                        for i, (a, b, c) in enumerate(xyz)]
+    path = tmp_path / "c.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+    whole = text.read_columns(path)
+    monkeypatch.setattr(text, "_BLOCK", 1000)                      # ~30 rows a block
+    blocks = text.read_columns(path)
+    assert len(blocks) == len(whole) == 5000
+    np.testing.assert_array_equal(blocks.xyz, whole.xyz)
+    np.testing.assert_allclose(whole.xyz, xyz, rtol=1e-6)
+    path.write_text("\n".join(["1 2 3"] * 100 + ["1 2 3 4"] * 100) + "\n")
+    with pytest.raises(ZeropsError, match="not numeric columns"):
+        text.read_columns(path)

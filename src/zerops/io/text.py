@@ -15,6 +15,7 @@ from zerops.limits import MAX_POINTS, MAX_TEXT_LINE
 
 __all__ = ["count_text_rows", "parse_rows", "read_columns"]
 _SLACK_LINES = 10_000            # comment and header lines a text cloud may hold besides its points
+_BLOCK = 1 << 24                 # bytes of text parsed at a time
 
 
 def _rows_in(body: bytes) -> int:
@@ -56,25 +57,39 @@ def read_columns(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud
     """Text columns ``x y z [r g b] [nx ny nz]`` separated by spaces, tabs or commas; '#' comments.
 
     The lines are counted (16 MiB at a time) before the file is read: more than MAX_POINTS rows (and a few
-    comment lines) is refused without reading the text into memory."""
+    comment lines) is refused without reading the text into memory. The rows are then parsed 16 MiB of text
+    at a time, so the peak is the numbers plus one block of text."""
+    blocks: list[np.ndarray] = []
+    rows, header_seen = 0, False
     try:
         with open(path, "rb") as fh:
             counted = count_text_rows(fh, path, stop_after=MAX_POINTS + _SLACK_LINES)
         if counted > MAX_POINTS + _SLACK_LINES:
             raise ZeropsError(f"{path}: holds more than {MAX_POINTS + _SLACK_LINES:,} lines; zerops reads at most "
                               f"{MAX_POINTS:,} points")
-        text = path.read_text(encoding="utf-8-sig", errors="replace")   # a byte-order mark is not data
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:      # a byte-order mark is not data
+            while block := fh.readlines(_BLOCK):
+                lines = [ln for ln in "".join(block).replace(",", " ").replace(";", " ").splitlines()
+                         if ln.strip() and not ln.lstrip().startswith(("#", "//"))]
+                if lines and not header_seen:
+                    header_seen = True
+                    if not _is_numeric_row(lines[0]):
+                        lines = lines[1:]  # a column-name header line
+                rows += len(lines)
+                if rows > MAX_POINTS:
+                    raise ZeropsError(f"{path}: holds more than {MAX_POINTS:,} rows; zerops reads at most "
+                                      f"{MAX_POINTS:,} points")
+                if lines:
+                    blocks.append(parse_rows(lines, path, "not numeric columns"))
     except OSError as exc:
         raise ZeropsError(f"{path}: cannot read ({exc})") from None
-    lines = [ln for ln in text.replace(",", " ").replace(";", " ").splitlines()
-             if ln.strip() and not ln.lstrip().startswith(("#", "//"))]
-    if lines and not _is_numeric_row(lines[0]):
-        lines = lines[1:]  # a column-name header line
-    if len(lines) > MAX_POINTS:
-        raise ZeropsError(f"{path}: holds {len(lines):,} rows; zerops reads at most {MAX_POINTS:,} points")
-    if not lines:
+    if not blocks:
         raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
-    arr = parse_rows(lines, path, "not numeric columns")
+    widths = sorted({b.shape[1] for b in blocks})
+    if len(widths) > 1:
+        raise ZeropsError(f"{path}: not numeric columns (rows of {' and '.join(map(str, widths))} columns)")
+    arr = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    del blocks
     if arr.size == 0:
         raise ZeropsError(f"{path}: the point cloud is empty (0 points)")
     return cloud_from_array(arr, source=path)

@@ -120,8 +120,8 @@ class RenderConfig:
             shading=SHADINGS, albedo=_UNIT, ambient=_UNIT, view_neighbors=_Range(1, 100), start_fraction=_SHARE))
         if not self.znear < self.distance - 1:
             raise ZeropsError(f"render.znear must be in (0, distance - 1), got {self.znear!r}")
-        if not isinstance(self.views, str) and not hasattr(self.views, "__len__"):
-            raise ZeropsError(f"render.views must be a layout name or a list of views, got {self.views!r}")
+        if not isinstance(self.views, str) and not hasattr(self.views, "__len__") and not hasattr(self.views, "views"):
+            raise ZeropsError(f"render.views must be a layout name, a layout or a list of views, got {self.views!r}")
         for name, n, kind, rule in (("background", 3, int, _Range(0, 255)), ("light_offset", 2, float, _Range(-10, 10))):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:

@@ -93,6 +93,12 @@ def test_presets_build_and_values_are_normalised():
     cfg = build_config(overrides=["render.image_size=4096", "graph.prior=0", "extension.enabled=true"])
     assert (cfg.render.image_size, cfg.graph.prior, cfg.extension.enabled) == (4096, 0.0, True)
     assert RenderConfig(point_radius=None).point_radius is None and RenderConfig(point_radius=0.005).point_radius == 0.005
+    from zerops.render.views import get_layout
+
+    layout = get_layout("partslip10")                  # the API takes a layout object or a list of views too
+    assert RenderConfig(views=layout).views is layout and RenderConfig(views=[(30, 45)]).views == [(30, 45)]
+    with pytest.raises(ZeropsError, match="render.views must be a layout name"):
+        RenderConfig(views=3)
 
 
 def test_the_choices_spelled_in_config_are_the_registries():

@@ -131,10 +131,10 @@ class StageCache:
         """A folder written by a zerops from before the marker: nothing in it but entry-named files."""
         try:
             for stage in self.root.iterdir():
-                if not (stage.is_dir() and _STAGE.fullmatch(stage.name)):
+                if not (stage.is_dir() and not stage.is_symlink() and _STAGE.fullmatch(stage.name)):
                     return False
                 for sub in stage.iterdir():
-                    if not (sub.is_dir() and re.fullmatch(r"[0-9a-f]{2}", sub.name)):
+                    if not (sub.is_dir() and not sub.is_symlink() and re.fullmatch(r"[0-9a-f]{2}", sub.name)):
                         return False
                     for f in sub.iterdir():
                         if not (f.is_file() and self._is_entry_name(f)):
@@ -231,8 +231,8 @@ class StageCache:
                     st = p.stat()
                 except OSError:
                     continue
-                if not os.path.isfile(p) or os.path.islink(p):
-                    continue
+                if not os.path.isfile(p) or any(os.path.islink(q) for q in (p, p.parent, p.parent.parent)):
+                    continue                 # never follow a symbolic link out of the cache
                 out.append((p, st.st_size, st.st_mtime))
         return out
 

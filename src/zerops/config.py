@@ -5,10 +5,86 @@ safeguards; ``preset("literal")`` is the paper word for word; ``preset("graph")`
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+import math
+import numbers
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from zerops.errors import ZeropsError
+from zerops.limits import MAX_IMAGE_SIZE, MAX_POINTS
+
+# The names the higher layers own (render.shading.SHADINGS, stages.labeling.CONFIDENCE_RULES,
+# detectors.PROMPT_STYLES, stages.extension's rules, stages.partgraph's cuts), spelled again here so that each
+# setting is checked where it is defined; tests/hostile/test_hostile_settings.py keeps the spellings equal.
+SHADINGS = ("none", "lambert")
+MASK_CHOICES = ("smallest-confident", "smallest")
+GRAPH_CUTS = ("auto", "threshold")
+PROMPT_STYLES = ("names", "of-category")
+CONFIDENCE_RULES = ("votes", "one")
+
+
+@dataclass(frozen=True)
+class _Range:
+    """A closed (or, where ``lo_open`` / ``hi_open``, open) interval a number setting must lie in."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def holds(self, v: float) -> bool:
+        return ((self.lo is None or (v > self.lo if self.lo_open else v >= self.lo))
+                and (self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)))
+
+    def __str__(self) -> str:
+        def num(x: float | None) -> str:
+            return str(int(x)) if x is not None and float(x).is_integer() else f"{x:g}"
+        if self.hi is None:
+            return f"{'>' if self.lo_open else '>='} {num(self.lo)}"
+        return f"in {'(' if self.lo_open else '['}{num(self.lo)}, {num(self.hi)}{')' if self.hi_open else ']'}"
+
+
+_UNIT = _Range(0, 1)                 # a share or a score
+_SHARE = _Range(0, 1, lo_open=True)  # a positive share
+_POS = _Range(0, None, lo_open=True)
+_NONNEG = _Range(0)
+_K = _Range(1, 256)                  # neighbour counts (k-NN work and memory grow with k)
+
+
+def _number(section: str, name: str, value: Any, kind: type) -> int | float:
+    """``value`` as ``kind`` (int: a whole number, bools refused; float: a finite real), else ZeropsError."""
+    if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real) or getattr(value, "shape", ()) != ():
+        raise ZeropsError(f"{section}{name} must be a {'whole ' if kind is int else ''}number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ZeropsError(f"{section}{name} must be a finite number, got {value!r}")
+    if kind is int:
+        if float(value) != int(value):
+            raise ZeropsError(f"{section}{name} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _check(obj: Any, section: str, rules: dict[str, Any]) -> None:
+    """Check (and normalise: numpy scalars and whole floats to int, ints to float) every field of a frozen
+    config section against its default's type and ``rules`` (a :class:`_Range` or a tuple of choices);
+    a bad value raises one ZeropsError line naming ``section.field``."""
+    prefix = f"{section}." if section else ""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        default = f.default if f.default is not MISSING else None
+        rule = rules.get(f.name)
+        if isinstance(default, bool):
+            if not isinstance(value, bool) and type(value).__name__ not in ("bool_", "bool"):
+                raise ZeropsError(f"{prefix}{f.name} must be true or false, got {value!r}")
+            value = bool(value)
+        elif isinstance(rule, tuple):
+            if value not in rule:
+                raise ZeropsError(f"unknown {prefix}{f.name} {value!r}: use {' or '.join(rule)}")
+        elif isinstance(default, (int, float)) or (rule is not None and value is not None):
+            value = _number(prefix, f.name, value, int if isinstance(default, int) else float)
+            if isinstance(rule, _Range) and not rule.holds(value):
+                raise ZeropsError(f"{prefix}{f.name} must be {rule}, got {value!r}")
+        object.__setattr__(obj, f.name, value)
 
 
 @dataclass(frozen=True)
@@ -37,6 +113,26 @@ class RenderConfig:
     view_neighbors: int = 3          # angular layouts (partslip10, custom): each view's nearest views are adjacent
     start_fraction: float = 0.4      # angular layouts start from this share of their views (farthest first)
 
+    def __post_init__(self) -> None:
+        _check(self, "render", dict(
+            image_size=_Range(16, MAX_IMAGE_SIZE), distance=_Range(1, 1000, lo_open=True),
+            fov_deg=_Range(0, 180, True, True), znear=_POS, point_radius=_Range(0, 1, lo_open=True),
+            min_point_radius=_Range(0, 1), radius_scale=_Range(0, 100, lo_open=True), radius_neighbors=_K,
+            max_radius_ratio=_Range(1, 1000), normal_neighbors=_Range(3, 256), seen_tolerance=_Range(0, 100),
+            shading=SHADINGS, albedo=_UNIT, ambient=_UNIT, view_neighbors=_Range(1, 100), start_fraction=_SHARE))
+        if not self.znear < self.distance - 1:
+            raise ZeropsError(f"render.znear must be in (0, distance - 1), got {self.znear!r}")
+        if not isinstance(self.views, str) and not hasattr(self.views, "__len__") and not hasattr(self.views, "views"):
+            raise ZeropsError(f"render.views must be a layout name, a layout or a list of views, got {self.views!r}")
+        for name, n, kind, rule in (("background", 3, int, _Range(0, 255)), ("light_offset", 2, float, _Range(-10, 10))):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
+                raise ZeropsError(f"render.{name} must be {n} numbers, got {value!r}")
+            value = tuple(_number("render.", name, v, kind) for v in value)
+            if not all(rule.holds(v) for v in value):
+                raise ZeropsError(f"render.{name} must be {n} numbers {rule}, got {value!r}")
+            object.__setattr__(self, name, value)
+
 
 @dataclass(frozen=True)
 class GroupingConfig:
@@ -55,6 +151,13 @@ class GroupingConfig:
     lift_margin: float = 0.5         # lift a point only if its splat (× this) lies inside the mask
     batch_size: int = 64             # prompts per segmenter call
     skip_covered: bool = False       # fast preset: skip a prompt already inside an accepted mask
+
+    def __post_init__(self) -> None:
+        _check(self, "grouping", dict(
+            n_prompts=_Range(1, 100_000), pred_iou_thresh=_UNIT, stability_score_thresh=_UNIT,
+            box_nms_thresh=_UNIT, min_mask_area=_Range(0, MAX_IMAGE_SIZE ** 2), max_object_fraction=_SHARE,
+            dbscan_eps=_Range(0, 2, lo_open=True), dbscan_min_points=_Range(1, 1000), eps_spacing_factor=_Range(0, 100),
+            lift_margin=_Range(0, 10), batch_size=_Range(1, 4096)))
 
 
 @dataclass(frozen=True)
@@ -78,6 +181,12 @@ class ExtensionConfig:
     memoize: bool = False            # fast preset: reuse the answer to prompts already decoded in a view
     stop_when_stable: bool = False   # fast preset: skip a start view's next pass when its last grew nothing
 
+    def __post_init__(self) -> None:
+        _check(self, "extension", dict(
+            passes=_Range(0, 100), min_visible_fraction=_UNIT, n_fps_prompts=_Range(0, 64), min_pred_iou=_UNIT,
+            mask_choice=MASK_CHOICES, max_object_fraction=_SHARE, interior_prompts=_UNIT, interior_neighbors=_K,
+            min_overlap=_UNIT, max_growth=_Range(0, 1e6)))
+
 
 @dataclass(frozen=True)
 class MergingConfig:
@@ -85,6 +194,9 @@ class MergingConfig:
 
     iou_threshold: float = 0.3       # strictly greater merges
     fill_unassigned: bool = False    # 1-NN fill of -1 points, for display only
+
+    def __post_init__(self) -> None:
+        _check(self, "merging", dict(iou_threshold=_Range(0, 1, hi_open=True)))
 
 
 @dataclass(frozen=True)
@@ -128,6 +240,14 @@ class GraphConfig:
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
     n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
 
+    def __post_init__(self) -> None:
+        _check(self, "graph", dict(
+            size_fraction=_SHARE, min_size=_Range(1, MAX_POINTS), angle_deg=_Range(0, 180), normal_k=_Range(3, 256),
+            crease_normal_k=_Range(0, 256), max_variation=_Range(0, 1), color_dist=_Range(0, 2), min_region=_UNIT,
+            mask_min_score=_UNIT, size_power=_Range(0, 100), prior=_Range(0, 10), cut=GRAPH_CUTS,
+            cut_margin=_Range(0, 10), support_max_share=_SHARE, support_prior=_UNIT, min_part=_UNIT,
+            threshold=_UNIT, n_parts=_Range(0, MAX_POINTS)))
+
 
 @dataclass(frozen=True)
 class LabelingConfig:
@@ -139,6 +259,10 @@ class LabelingConfig:
     check: bool = True               # two-dimensional checking mechanism (TDCM)
     penalty: bool = True             # Class Non-highest Vote Penalty (CNVP)
     confidence: str = "one"          # instance confidence for mAP50: one (1.0, the ZeroPS code) | votes
+
+    def __post_init__(self) -> None:
+        _check(self, "labeling", dict(box_score_thresh=_UNIT, whole_object_fraction=_SHARE,
+                                      prompt_style=PROMPT_STYLES, confidence=CONFIDENCE_RULES))
 
 
 @dataclass(frozen=True)
@@ -154,6 +278,13 @@ class ZeroPSConfig:
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
     seed: int = 0
     max_points: int = 100_000        # larger clouds: SAM work on a random subset, labels copied back by NN
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            kind = f.default_factory if f.default_factory is not MISSING else None
+            if isinstance(kind, type) and not isinstance(getattr(self, f.name), kind):
+                raise ZeropsError(f"{f.name} must be a {kind.__name__}, got {getattr(self, f.name)!r}")
+        _check(self, "", dict(seed=_NONNEG, max_points=_Range(100, MAX_POINTS)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

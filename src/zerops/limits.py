@@ -10,8 +10,17 @@ from zerops.errors import ZeropsError
 MAX_POINTS = 50_000_000
 #: Most rows (vertices + faces + other elements) a PLY header may declare.
 MAX_PLY_ROWS = 4 * MAX_POINTS
+#: Longest PLY header zerops reads (comments included) and longest line of a text cloud.
+MAX_PLY_HEADER = 16 << 20
+MAX_TEXT_LINE = 1 << 20
+#: Largest texture image (pixels) a mesh's colors are sampled from, read from the image header before decoding.
+MAX_TEXTURE_PIXELS = 8192 * 8192
 #: Largest square view (``--image-size``) zerops renders.
 MAX_IMAGE_SIZE = 4096
+#: Fewest points `zerops segment` works on (region growing and superpoints need 4); checked before SAM.
+MIN_SEGMENT_POINTS = 4
+#: Longest file name zerops creates for ``--out`` (the file system's 255 less its temporary sibling's affixes).
+MAX_OUT_NAME = 255 - 40
 #: Largest ``label.npy`` the restricted unpickler reads (two int64 arrays of MAX_POINTS labels + slack).
 MAX_LABEL_BYTES = 2 * 8 * MAX_POINTS + (1 << 20)
 #: Most pickle opcodes and nesting depth (MARK frames) the restricted unpickler accepts.

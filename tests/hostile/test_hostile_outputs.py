@@ -184,9 +184,19 @@ def test_interrupt_note_depends_on_what_is_kept(cli, tmp_path, cloud, monkeypatc
     monkeypatch.setattr(zerops.io.load, "load_cloud", interrupted)
     rc, _, err = cli("segment", cloud, "--out", tmp_path / "o", "--no-cache")
     assert rc == 130 and err.strip() == "zerops: interrupted (nothing was written)"
-    rc, _, err = cli("segment", cloud, "--out", tmp_path / "o")
+    from zerops.cache import StageCache
+
+    cache = tmp_path / "cache"
+    StageCache(cache).put("groups", "ab" + "0" * 62, {"a": np.zeros(3)})
+    rc, _, err = cli("segment", cloud, "--out", tmp_path / "o", "--cache", cache)
     assert rc == 130 and "stage cache" in err and "resume" in err
     assert not (tmp_path / "o").exists()
+    # issue #20: a --cache that is a file (or holds nothing yet) keeps nothing, and the note says so
+    (tmp_path / "file").write_text("not a cache")
+    for where in (tmp_path / "file", tmp_path / "empty"):
+        rc, _, err = cli("segment", cloud, "--out", tmp_path / "o", "--cache", where)
+        assert rc == 130 and err.strip() == "zerops: interrupted (nothing was written)", err
+    assert (tmp_path / "file").read_text() == "not a cache"
 
 
 def test_outputs_are_readable_by_others_under_umask_022(cli, tmp_path, cloud):

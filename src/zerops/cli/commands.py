@@ -209,6 +209,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise ZeropsError("the oracle detector boxes ground truth and only runs in `zerops eval`; use "
                           "--detector hf:<id-or-folder> or module:Class here")
     cloud = load_cloud(args.input, n_points=args.points, seed=args.seed)
+    from zerops.limits import MIN_SEGMENT_POINTS
+
+    if len(cloud.xyz) < MIN_SEGMENT_POINTS:                   # judged before SAM is loaded
+        raise ZeropsError(f"{args.input}: {len(cloud.xyz)} points; segmenting needs at least {MIN_SEGMENT_POINTS}")
     detector = build_detector(args.detector, args.device, config) if args.detector else None
     model = ZeroPS(config, segmenter=args.segmenter, device=args.device, progress=not args.quiet,
                    debug=args.debug, cache=_stage_cache(args), detector=detector)

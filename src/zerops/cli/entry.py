@@ -25,11 +25,23 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _cache_in_use(args: argparse.Namespace) -> bool:
+    """Whether the run's stage cache holds entries it may resume from (a file, a foreign folder or an empty
+    cache does not: the run went on without it, or had stored nothing yet)."""
+    try:
+        from zerops.cache import StageCache
+
+        cache = StageCache(getattr(args, "cache", None))
+        return cache.root.is_dir() and cache.is_marked() and bool(cache.entries())
+    except Exception:  # noqa: BLE001 - the note is best effort; never a second error while interrupted
+        return False
+
+
 def _interrupt_note(args: argparse.Namespace) -> str:
     """What an interrupted command leaves behind, for the one line it prints."""
     command = getattr(args, "command", None)
     if command == "segment":
-        if args.no_cache:
+        if args.no_cache or not _cache_in_use(args):
             return "nothing was written"
         return "nothing was written; SAM's finished stages are in the stage cache, so a rerun resumes them"
     if command == "render":

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("asset", help="a .urdf, .glb/.gltf, mesh file or folder of mesh files")
     p.add_argument("--out", required=True, help="output shape folder, e.g. DATA/<Category>/<id>")
     p.add_argument("--points", type=_points_type(), default=10000, help="points (default 10000, at most 50 million)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--seed", type=_SEED, default=0, help="sampling seed (default 0, >= 0)")
     p.add_argument("--names", help="part -> class map: a JSON file {\"link\": \"class\"} or 'link=class,link2=class' "
                    "(keys may be wildcards like '*_calf'); without it semantic_seg is -1")
     p.add_argument("--category", help="category in meta.json (default: the name of OUT's parent folder)")

@@ -12,7 +12,6 @@ recomputes every shape. A cached shape whose point cloud changed, or that cannot
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -22,16 +21,17 @@ from zerops.eval.methods import get_method
 from zerops.eval.partnete import list_partnete_shapes, load_partnete_shape
 from zerops.eval.prediction import CACHE_VERSION, cache_path, cached_prediction, compute_prediction, method_key
 from zerops.eval.report import CategoryScores, build_report, report_markdown
-from zerops.io.files import write_bytes, write_json
+from zerops.io.files import load_json, write_bytes, write_json
 
 
 def _check_run_manifest(out_dir: Path, method: str, options: Mapping[str, Any], key: str, resume: bool) -> None:
     manifest = out_dir / "run.json"
     if resume and manifest.is_file():
         try:
-            old = json.loads(manifest.read_text(encoding="utf-8"))
+            old = load_json(manifest)
         except (ValueError, OSError) as exc:
-            raise ZeropsError(f"{manifest}: cannot read this run manifest ({type(exc).__name__}); choose another "
+            raise ZeropsError(f"{manifest}: cannot read this run manifest ({type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:120]}); choose another "
                               "output folder or rerun with --no-resume") from None
         if not isinstance(old, dict):
             raise ZeropsError(f"{manifest}: not a zerops run manifest (a JSON {type(old).__name__}, not an object); "

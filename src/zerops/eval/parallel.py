@@ -46,6 +46,42 @@ def _init_worker(threads: int, counter: Any = None, gpus: Sequence[int] = ()) ->
         pass
 
 
+def _init_pool_worker(threads: int, counter: Any = None, gpus: Sequence[int] = ()) -> None:
+    """A local worker: Ctrl-C reaches the whole process group, but only the parent acts on it (it stops the
+    workers), so no worker prints a traceback of its own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(threads, counter, gpus)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Cancel what has not started and end the workers now (an interrupted run keeps the finished shapes)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=10)
+
+
+def _probe_ray(address: str | None) -> None:
+    """An explicit ``host:port`` (or ``ray://host:port``) must accept a connection within a few seconds;
+    Ray itself would retry for minutes."""
+    import re
+    import socket
+
+    m = re.fullmatch(r"(?:ray://)?(?P<host>\[[^\]]+\]|[^:/\s]+):(?P<port>\d{1,5})", (address or "").strip())
+    if m is None:
+        return
+    host, port = m.group("host").strip("[]"), int(m.group("port"))
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise ZeropsError(f"--ray {address}: nothing answers there ({exc.strerror or exc}); start the cluster "
+                          "(`ray start --head`) or give its address") from None
+
+
 def _compute_one(method: str, options: Mapping[str, Any], folder: str, path: str, key: str) -> str:
     """Compute one shape and save its prediction; returns ``folder``."""
     tag = method + json_dumps(dict(options), sort_keys=True, indent=None)
@@ -90,22 +126,26 @@ def compute_parallel(method: str, options: Mapping[str, Any], jobs: Sequence[tup
         while todo:
             broken = False
             counter = ctx.Value("i", 0)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker,
                                      initargs=(worker_threads(workers), counter, gpus)) as pool:
                 futures = {pool.submit(_compute_one, method, dict(options), f, p, key): (f, p) for f, p in todo}
                 failed = []
-                for fut in as_completed(futures):
-                    folder, path = futures[fut]
-                    try:
-                        fut.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        failed.append((folder, path))
-                        continue
-                    except ZeropsError as err:
-                        raise ZeropsError(f"{folder}: {err}") from None
-                    done.append(folder)
-                    bar.update(1)
+                try:
+                    for fut in as_completed(futures):
+                        folder, path = futures[fut]
+                        try:
+                            fut.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            failed.append((folder, path))
+                            continue
+                        except ZeropsError as err:
+                            raise ZeropsError(f"{folder}: {err}") from None
+                        done.append(folder)
+                        bar.update(1)
+                except KeyboardInterrupt:              # Ctrl-C or SIGTERM: the workers stop now, quietly
+                    _stop_workers(pool)
+                    raise
             if not broken:
                 break
             todo = []
@@ -136,6 +176,7 @@ def compute_on_ray(method: str, options: Mapping[str, Any], jobs: Sequence[tuple
     from tqdm.auto import tqdm
 
     if not ray.is_initialized():
+        _probe_ray(address)
         try:
             ray.init(address=address or None, ignore_reinit_error=True, log_to_driver=False,
                      include_dashboard=False)

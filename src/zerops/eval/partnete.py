@@ -20,7 +20,7 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud
-from zerops.io.files import atomic_path, json_dumps
+from zerops.io.files import atomic_path, json_dumps, load_json
 from zerops.io.load import load_cloud
 from zerops.io.ply import ply_bytes
 from zerops.limits import MAX_LABEL_BYTES, MAX_PICKLE_DEPTH, MAX_PICKLE_OPS, MAX_POINTS
@@ -139,14 +139,16 @@ def _labels_from_obj(obj: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
+                n_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read (semantic, instance) (N,) int64 labels from a PartNetE ``label.npy`` or a ``label.npz``.
 
     By default pickled ``label.npy`` files go through a restricted unpickler that only rebuilds numpy
     arrays (a malicious file raises :class:`ZeropsError` instead of running code). ``allow_pickle=True``
-    uses ``np.load(allow_pickle=True)`` -- only for files you trust.
+    uses ``np.load(allow_pickle=True)`` -- only for files you trust. ``n_points``: the cloud's size; a
+    ``label.npz`` whose headers declare other row counts is refused before anything is unpacked.
     """
-    from zerops.io.readers import NPY_ERRORS, check_npy_file
+    from zerops.io.readers import NPY_ERRORS, check_npy_file, check_rows
 
     p = Path(path)
     if not p.is_file():
@@ -156,9 +158,15 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[np
                           "can be")
     if p.suffix.lower() == ".npz":
         try:
-            check_npy_file(p)
-            with np.load(p, allow_pickle=False) as z:
-                return _labels_from_obj({k: z[k] for k in z.files}, p)
+            headers = check_npy_file(p)
+            for key in LABEL_KEYS:
+                shape = headers.get(key, ((n_points,), None))[0]
+                if n_points is not None and tuple(shape[:1]) != (n_points,):
+                    raise ZeropsError(f"{p}: {shape[0] if shape else 1} labels for {n_points} points ('{key}' "
+                                      f"declares the shape {shape}); nothing was unpacked")
+            check_rows(headers, p, dict.fromkeys(LABEL_KEYS, None))
+            with np.load(p, allow_pickle=False) as z:          # only the two label arrays are unpacked
+                return _labels_from_obj({k: z[k] for k in LABEL_KEYS if k in z.files}, p)
         except NPY_ERRORS as exc:
             raise ZeropsError(f"{p}: cannot read label archive ({type(exc).__name__}: "
                               f"{' '.join(str(exc).split())[:160]})") from None
@@ -222,7 +230,7 @@ def load_partnete_shape(folder: str | os.PathLike, allow_pickle: bool = False) -
     meta: dict = {}
     if (folder / "meta.json").is_file():
         try:
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            meta = load_json(folder / "meta.json")
         except (OSError, ValueError) as exc:
             raise ZeropsError(f"{folder / 'meta.json'}: invalid JSON ({exc})") from None
         if not isinstance(meta, dict):
@@ -243,7 +251,7 @@ def load_partnete_shape(folder: str | os.PathLike, allow_pickle: bool = False) -
             )
         part_names = table[category]
     cloud = load_cloud(folder / "pc.ply")
-    semantic, instance = load_labels(_find_labels(folder), allow_pickle=allow_pickle)
+    semantic, instance = load_labels(_find_labels(folder), allow_pickle=allow_pickle, n_points=len(cloud))
     if semantic.shape[0] != len(cloud):
         raise ZeropsError(f"{folder}: {semantic.shape[0]} labels for {len(cloud)} points")
     if semantic.max(initial=-1) >= len(part_names) or semantic.min(initial=-1) < -1:
@@ -327,6 +335,7 @@ def write_partnete_shape(
     labels = label_npy_bytes(semantic, instance)
     text = json_dumps(meta, sort_keys=True, indent=1)
     folder = Path(folder)
-    for name, data in (("pc.ply", ply), ("label.npy", labels), ("meta.json", text.encode("utf-8"))):
+    # meta.json first: a folder an interrupted synth left is still recognisably its own (see synth)
+    for name, data in (("meta.json", text.encode("utf-8")), ("pc.ply", ply), ("label.npy", labels)):
         with atomic_path(folder / name) as tmp:
             tmp.write_bytes(data)

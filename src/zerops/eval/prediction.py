@@ -87,9 +87,35 @@ def save_prediction(path: Path, pred: Prediction, key: str, fingerprint: str) ->
     write_npz(path, **arrays)
 
 
-def load_prediction(path: Path) -> tuple[Prediction, str, str]:
-    """Read a cached prediction; returns (prediction, method key, shape fingerprint)."""
+def _check_cached(path: Path, n_points: int | None) -> None:
+    """From the headers alone (ValueError when not): labels of ``n_points`` rows, small other arrays."""
+    from zerops.io.readers import check_npy_file, check_rows
+
+    try:
+        headers = check_npy_file(path)
+        check_rows(headers, path, dict.fromkeys(("part", "semantic", "instance"), n_points))
+    except ZeropsError as exc:
+        raise ValueError(str(exc)) from None
+    rest = sum(int(np.prod(s, dtype=np.float64)) * d.itemsize for k, (s, d) in headers.items()
+               if k not in ("part", "semantic", "instance"))
+    if rest > MAX_CACHED_EXTRA:
+        raise ValueError(f"{path}: {rest:,} bytes besides the labels")
+
+
+#: Most bytes a cached prediction may hold besides its labels (scores, key, fingerprint, the JSON 'extra').
+MAX_CACHED_EXTRA = 64 << 20
+
+
+def load_prediction(path: Path, n_points: int | None = None) -> tuple[Prediction, str, str]:
+    """Read a cached prediction; returns (prediction, method key, shape fingerprint). Its headers are checked
+    first (labels of ``n_points`` rows when given); ValueError for a file that is not a sane prediction."""
+    from zerops.io.files import MAX_JSON_DEPTH, json_depth
+
+    _check_cached(path, n_points)
     with np.load(path, allow_pickle=False) as z:
+        extra = str(z["extra"])
+        if json_depth(extra.encode("utf-8", "replace")) > MAX_JSON_DEPTH:
+            raise ValueError(f"{path}: its 'extra' JSON is nested too deeply")
         scores = None
         if "score_ids" in z:
             scores = {int(i): float(s) for i, s in zip(z["score_ids"], z["score_values"])}
@@ -99,7 +125,7 @@ def load_prediction(path: Path) -> tuple[Prediction, str, str]:
             instance=z["instance"] if "instance" in z else None,
             instance_scores=scores,
             seconds=float(z["seconds"]),
-            extra=json.loads(str(z["extra"])),
+            extra=json.loads(extra),
         )
         return pred, str(z["key"]), str(z["fingerprint"])
 
@@ -152,7 +178,7 @@ def cached_prediction(path: Path, shape: PartNetEShape, key: str, resume: bool) 
     if not resume or not path.is_file():
         return None
     try:
-        cached, cached_key, cached_fp = load_prediction(path)
+        cached, cached_key, cached_fp = load_prediction(path, shape.n_points)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error):
         return None  # unreadable (empty, truncated, corrupt): recompute
     if cached_key != key:

@@ -9,7 +9,9 @@ from scipy.spatial import cKDTree
 
 from zerops.arrays import check_points
 from zerops.errors import ZeropsError
+from zerops.signals import signals_deferred
 
+_KNN_CHUNK = 1 << 18      # queries per scipy call: an interrupt waits for at most one chunk
 _SPACING_SAMPLES = 20000  # at most this many query points when estimating the spacing
 
 
@@ -35,7 +37,12 @@ def knn(xyz: np.ndarray, k: int, query: np.ndarray | None = None) -> tuple[np.nd
         raise ZeropsError(f"k must be >= 1, got {k}")
     tree = cKDTree(pts)
     q = pts if query is None else pts[np.asarray(query, dtype=np.int64)]
-    dist, idx = tree.query(q, k=k + 1, workers=-1)
+    parts = []
+    for start in range(0, max(len(q), 1), _KNN_CHUNK):      # scipy's query threads may not outlive an interrupt:
+        with signals_deferred():                    # Ctrl-C is acted on between chunks (under a second)
+            parts.append(tree.query(q[start:start + _KNN_CHUNK], k=k + 1, workers=-1))
+    dist = np.concatenate([p[0] for p in parts]) if len(parts) != 1 else parts[0][0]
+    idx = np.concatenate([p[1] for p in parts]) if len(parts) != 1 else parts[0][1]
     # Drop the self match. With duplicate points the self match may not be in column 0, so drop
     # exactly one occurrence of the query index per row (or the farthest column if it is absent).
     qidx = np.arange(pts.shape[0]) if query is None else np.asarray(query, dtype=np.int64)

@@ -11,9 +11,9 @@ gray; no shading. ``instance_seg`` is the part index, ``semantic_seg`` the index
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.mesh import MESH_EXTENSIONS
+from zerops.io.files import load_json
+from zerops.io.mesh import MESH_EXTENSIONS, check_container, texture_guard
 from zerops.io.outdir import atomic_folder
 
 CONVERTER_VERSION = "1"
@@ -79,9 +80,14 @@ class _MeshCache:
 
         key = path.resolve()
         if key not in self._meshes:
+            check_container(path)                  # a lying STL header, a bad-JSON .gltf: said before trimesh
             try:
-                scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None)
-                meshes = [g for g in scene.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
+                with np.errstate(all="ignore"), warnings.catch_warnings(), texture_guard(path):
+                    warnings.simplefilter("ignore", RuntimeWarning)   # absurd vertices: judged after sampling
+                    scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None)
+                    meshes = [g for g in scene.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
+            except ZeropsError:
+                raise
             except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
                 detail = " ".join(str(exc).split())[:200]
                 hint = " (DAE needs: pip install pycollada)" if path.suffix.lower() == ".dae" and \
@@ -137,8 +143,12 @@ def scene_parts(path: Path) -> list[AssetPart]:
     """Parts of a GLB/GLTF scene: one per node holding a triangle mesh, with its world transform."""
     import trimesh
 
+    check_container(path)
     try:
-        scene = trimesh.load_scene(str(path))
+        with texture_guard(path):
+            scene = trimesh.load_scene(str(path))
+    except ZeropsError:
+        raise
     except Exception as exc:  # noqa: BLE001
         detail = " ".join(str(exc).split())[:200]
         raise ZeropsError(f"{path}: cannot read scene ({type(exc).__name__}: {detail})") from None
@@ -194,7 +204,7 @@ def parse_names(spec: str | os.PathLike | None) -> list[tuple[str, str]]:
     text = os.fspath(spec)
     if text.lower().endswith(".json") or Path(text).is_file():
         try:
-            obj = json.loads(Path(text).read_text(encoding="utf-8"))
+            obj = load_json(text)
         except FileNotFoundError:
             raise ZeropsError(f"--names: file {text} not found") from None
         except (OSError, ValueError) as exc:
@@ -272,6 +282,30 @@ def sample_parts(parts: list[AssetPart], n_points: int, seed: int = 0,
 
 
 # ----------------------------------------------------------------------------------------------- writing
+#: Largest coordinate a converted cloud may hold (float32 keeps about 7 digits: beyond this, nothing is left).
+MAX_COORDINATE = 1e12
+
+
+def _overlap(out: Path, inputs: list[Path]) -> None:
+    """OUT may not be an input, hold one, or lie inside an input folder (``--overwrite`` would delete it)."""
+    target = Path(os.path.realpath(out))
+    for given in inputs:
+        src = Path(os.path.realpath(given))
+        if target == src or target in src.parents or src in target.parents:
+            how = "is" if target == src else "holds" if target in src.parents else "lies inside"
+            raise ZeropsError(f"--out {out} {how} the input {given}; convert never writes over what it reads: give "
+                              "an output folder apart from the asset")
+
+
+def _urdf_mesh_files(path: Path) -> list[Path]:
+    """Every mesh file a URDF refers to (they may lie outside its folder: read, never written)."""
+    from zerops.io.urdf import parse_urdf, resolve_mesh_path
+
+    robot = parse_urdf(path)
+    return [resolve_mesh_path(g.geometry.filename, path) for use in (robot.visuals, robot.collisions)
+            for items in use.values() for g in items if g.geometry.kind == "mesh"]
+
+
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ZeropsError(f"{out}: exists and is not a folder")
@@ -297,14 +331,26 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
     if by not in ("link", "visual") or up not in ("auto", "y", "z") or geometry not in ("auto", "visual", "collision"):
         raise ZeropsError(f"bad option: by={by!r} (link|visual), up={up!r} (auto|y|z), "
                           f"geometry={geometry!r} (auto|visual|collision)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ZeropsError(f"--seed must be a whole number >= 0, got {seed!r}")
+    inputs = [Path(asset)] + ([Path(names)] if names is not None and Path(names).is_file() else [])
+    _overlap(out, inputs)
     _check_out(out, overwrite)
     pairs = parse_names(names)
     kind, parts = read_asset(asset, by=by, geometry=geometry)
+    if kind == "urdf":
+        _overlap(out, _urdf_mesh_files(Path(asset)))
     classes, part_class = part_classes(parts, pairs)
     up_axis = ("z" if kind == "urdf" else "y") if up == "auto" else up
-    xyz, rgb, part = sample_parts(parts, int(n_points), seed, **outer)
-    if up_axis == "z":
-        xyz = xyz @ Z_UP_TO_Y_UP.T
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)       # overflow is judged below, in one line
+        xyz, rgb, part = sample_parts(parts, int(n_points), seed, **outer)
+        if up_axis == "z":
+            xyz = xyz @ Z_UP_TO_Y_UP.T
+        bad = ~(np.abs(xyz.astype(np.float32)) <= MAX_COORDINATE).all(axis=1)
+    if bad.any():
+        raise ZeropsError(f"{asset}: {int(bad.sum())} of {len(xyz)} sampled points have infinite, NaN or absurd "
+                          f"coordinates (beyond {MAX_COORDINATE:g}); check the asset's origins, scales and vertices")
     counts = np.bincount(part, minlength=len(parts))
     meta = {
         "category": category or out.absolute().parent.name,

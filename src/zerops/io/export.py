@@ -221,12 +221,21 @@ def export_parts(result_dir: str | os.PathLike | ResultDir, fmt: str, mesh: Any 
         if rest.size:
             meshes.append(("unassigned", _submesh(tri, rest, "unassigned", UNLABELED_GRAY, fmt)))
         files.update(_scene_bytes(meshes, fmt, "labelled"))
-    return _write_files(result.path / "export", files, stale=f"{by}_*", fmt=fmt)
+    return _write_files(result.path / "export", files, stale=f"{by}_[0-9]*", fmt=fmt)
 
 
 def _write_files(folder: Path, files: dict[str, bytes], stale: str, fmt: str) -> list[Path]:
     """Write ``files`` into ``folder`` atomically; remove earlier exports of the same kind that this one does not
     replace; remove ``folder`` again if this call created it and writing failed."""
+    from zerops.io.outdir import OWN_INSIDE, foreign_entries
+
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise ZeropsError(f"{folder} is {'a symbolic link' if folder.is_symlink() else 'not a folder'}; zerops "
+                          "writes its exports only into a folder of its own: move it away")
+    foreign = foreign_entries(folder, OWN_INSIDE["export"]) if folder.exists() else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ZeropsError(f"{folder} holds files zerops did not write ({shown}); nothing exported: move them away")
     created = not folder.exists()
     written: list[Path] = []
     try:

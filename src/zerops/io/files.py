@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Iterator
@@ -55,6 +56,38 @@ def json_dumps(obj: Any, sort_keys: bool = False, indent: int | None = 2) -> str
         return json.dumps(obj, sort_keys=sort_keys, indent=indent, default=_json_default, allow_nan=True) + "\n"
     except TypeError as exc:
         raise ZeropsError(f"cannot write JSON: {exc}") from None
+
+
+#: Deepest nesting of arrays / objects a JSON file zerops reads may have (its own files use 4 levels).
+MAX_JSON_DEPTH = 64
+#: Largest JSON file zerops reads (manifests, summaries, names, glTF documents; glTF buffers are separate).
+MAX_JSON_BYTES = 256 << 20
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply ``data``'s arrays and objects nest (brackets inside strings do not count), without parsing."""
+    bare = np.frombuffer(_JSON_STRING.sub(b"", data), dtype=np.uint8)
+    if bare.size == 0:
+        return 0
+    step = np.isin(bare, (ord("["), ord("{"))).astype(np.int64) - np.isin(bare, (ord("]"), ord("}")))
+    return int(max(np.cumsum(step).max(), 0))
+
+
+def load_json(path: str | os.PathLike, encoding: str = "utf-8", max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """``json.loads`` of a file, bounded: at most ``max_bytes`` and :data:`MAX_JSON_DEPTH` levels of nesting,
+    checked before parsing (a ValueError saying so, as for bad JSON; OSError as ``open``)."""
+    size = os.stat(path).st_size
+    if size > max_bytes:
+        raise ValueError(f"the file is {size:,} bytes; zerops reads JSON files of at most {max_bytes:,}")
+    data = Path(path).read_bytes()
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested {depth:,} levels deep; zerops reads at most {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(data.decode(encoding))
+    except RecursionError:                          # not reached after the depth check; kept as a guard
+        raise ValueError(f"JSON nested too deeply; zerops reads at most {MAX_JSON_DEPTH} levels") from None
 
 
 def write_json(path: str | os.PathLike, obj: Any, sort_keys: bool = False, indent: int | None = 2) -> None:

@@ -6,18 +6,46 @@ per-vertex colors (interpolated) or per-face colors. A mesh without any color in
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.io.files import load_json
 from zerops.io.cloud import PointCloud, make_cloud
-from zerops.limits import check_points
+from zerops.limits import MAX_TEXTURE_PIXELS, check_points
 
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".stl", ".off", ".dae", ".3mf")
+
+
+@contextlib.contextmanager
+def texture_guard(p: Path) -> Iterator[None]:
+    """While trimesh reads ``p``: every image it opens has its size checked from the header (PIL opens lazily)
+    and one over MAX_TEXTURE_PIXELS is refused before a pixel is decoded; the refusal is one ZeropsError."""
+    from PIL import Image
+
+    refused: list[tuple[int, int]] = []
+    check = Image._decompression_bomb_check          # PIL's own size hook, called by Image.open
+
+    def guard(size: tuple[int, int], *args: Any, **kwargs: Any) -> None:
+        if int(size[0]) * int(size[1]) > MAX_TEXTURE_PIXELS:
+            refused.append((int(size[0]), int(size[1])))
+            raise Image.DecompressionBombError(f"image of {size[0]} x {size[1]} pixels")
+        check(size, *args, **kwargs)
+
+    Image._decompression_bomb_check = guard
+    try:
+        yield
+    finally:
+        Image._decompression_bomb_check = check
+    if refused:
+        w, h = refused[0]
+        raise ZeropsError(f"{p}: a texture image is {w:,} × {h:,} pixels; zerops reads textures of at most "
+                          f"{MAX_TEXTURE_PIXELS:,} pixels (8192 × 8192); shrink it or drop it from the material")
 
 
 def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 0) -> PointCloud:
@@ -26,15 +54,17 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
 
     p = Path(path)
     n_points = check_points(n_points, "n_points (--points)")
-    _check_container(p)
+    check_container(p)
     try:
-        with warnings.catch_warnings():      # numeric warnings of a malformed file: the checks below speak
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), texture_guard(p):   # numeric warnings of a malformed file: the checks
+            warnings.simplefilter("ignore")                 # below speak
             if hasattr(trimesh, "load_scene"):
                 scene = trimesh.load_scene(str(p))
             else:  # trimesh < 4.5
                 scene = trimesh.load(str(p), force="scene")
             meshes = _flatten(scene)
+    except ZeropsError:
+        raise
     except Exception as exc:  # noqa: BLE001 - trimesh raises many types for malformed files
         raise ZeropsError(f"{p}: cannot read mesh ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     meshes = [m for m in meshes if len(m.faces) > 0]
@@ -50,16 +80,14 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
                           f"{' '.join(str(exc).split())[:160]})") from None
 
 
-def _check_container(p: Path) -> None:
+def check_container(p: Path) -> None:
     """Checks trimesh does not make itself: a .gltf must be JSON, a .glb must start with its signature, a
     binary .stl must hold the triangles its header declares."""
-    import json
-
     ext = p.suffix.lower()
     try:
         if ext == ".gltf":
             try:
-                doc = json.loads(p.read_text(encoding="utf-8-sig"))
+                doc = load_json(p, encoding="utf-8-sig")
             except (UnicodeDecodeError, ValueError) as exc:
                 raise ZeropsError(f"{p}: not a glTF file (invalid JSON: {' '.join(str(exc).split())[:160]})") from None
             if not isinstance(doc, dict):
@@ -202,14 +230,24 @@ def _rgba01(color: Any) -> np.ndarray | None:
 
 
 def _sample_image(image: Any, uv: np.ndarray) -> np.ndarray:
-    """Nearest-texel lookup of a PIL image at (M,2) UVs (repeat wrapping, v up) -> (M,3) float in [0,1]."""
-    img = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    """Nearest-texel lookup of a PIL image at (M,2) UVs (repeat wrapping, v up) -> (M,3) float in [0,1].
+
+    The image's size is read from its header (PIL opens lazily) and checked against MAX_TEXTURE_PIXELS
+    before a single pixel is decoded; the texels are looked up in 8 bits."""
+    size = getattr(image, "size", None)
+    w, h = (int(size[0]), int(size[1])) if isinstance(size, tuple) else np.shape(image)[1::-1]
+    if w * h > MAX_TEXTURE_PIXELS:
+        info = getattr(image, "info", None) or {}
+        name = info.get("file_path") or getattr(image, "filename", "") or "a texture image"
+        raise ZeropsError(f"{name}: the texture is {w:,} × {h:,} pixels; zerops samples textures of at most "
+                          f"{MAX_TEXTURE_PIXELS:,} pixels (8192 × 8192); shrink it or drop it from the material")
+    img = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.uint8)[..., :3]
     h, w = img.shape[:2]
     u = np.mod(uv[:, 0], 1.0)
     v = np.mod(uv[:, 1], 1.0)
     col = np.clip(np.floor(u * w).astype(np.int64), 0, w - 1)
     row = np.clip(np.floor((1.0 - v) * h).astype(np.int64), 0, h - 1)
-    return img[row, col]
+    return img[row, col].astype(np.float32) / 255.0
 
 
 def mesh_colors(mesh: Any, faces: np.ndarray, bary: np.ndarray) -> np.ndarray | None:

@@ -31,12 +31,35 @@ MARKER = ".zerops-result"
 #: Everything zerops writes into a result folder (`segment`, `render`, `view`, `export`).
 OWN_NAMES = ("parts.npz", "parts.ply", "summary.json", "views.png", "labels.png", "boxes.json", "debug",
              "viewer.html", "export", "view_*.png", MARKER)
-_TMP_NAME = re.compile(r"\..+\.tmp(\.\w+)?")          # temporary files of an older, interrupted zerops
+#: What zerops writes inside the folders it owns in a result folder (`debug/` by segment --debug, `export/`).
+OWN_INSIDE = {"debug": ("initial_*.png", "extended_*.png", "merged.png"),
+              "export": ("part_[0-9]*.*", "semantic_[0-9]*.*", "instance_[0-9]*.*", "labelled.*")}
+# zerops.io.files.atomic_path's temporaries, exactly: .<stem>.<pid>.<8 hex digits>.tmp<suffix>
+_TMP_NAME = re.compile(r"\.(?P<stem>.+)\.\d+\.[0-9a-f]{8}\.tmp(?P<suffix>\.\w+)?")
 _SIBLING = re.compile(r"\.(?P<name>.+)\.zerops-(?P<kind>new|old)-(?P<pid>\d+)-[0-9a-f]+")
 
 
-def _is_own(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pat) for pat in OWN_NAMES) or bool(_TMP_NAME.fullmatch(name))
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    """``name`` is one of ``patterns``, or atomic_path's temporary for one of them."""
+    if any(fnmatch.fnmatchcase(name, pat) for pat in patterns):
+        return True
+    m = _TMP_NAME.fullmatch(name)
+    return bool(m) and any(fnmatch.fnmatchcase(m.group("stem") + (m.group("suffix") or ""), p) for p in patterns)
+
+
+def foreign_entries(folder: Path, patterns: tuple[str, ...]) -> list[str]:
+    """What in ``folder`` zerops did not write: names outside ``patterns``, symbolic links and sub-folders
+    (and, for ``debug/`` / ``export/``, anything in them that is not zerops's, shown as ``export/name``)."""
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        inside = OWN_INSIDE.get(entry.name) if patterns is OWN_NAMES else None
+        if inside is not None and entry.is_symlink():
+            out.append(f"{entry.name} (a symbolic link)")
+        elif inside is not None and entry.is_dir(follow_symlinks=False):
+            out += [f"{entry.name}/{n}" for n in foreign_entries(Path(entry.path), inside)]
+        elif inside is not None or entry.is_dir(follow_symlinks=False) or not _matches(entry.name, patterns):
+            out.append(entry.name)
+    return out
 
 
 def _target(path: str | os.PathLike) -> Path:
@@ -61,6 +84,23 @@ def check_writable_parent(target: Path, what: str = "--out") -> None:
         raise ZeropsError(f"{what} {target}: cannot write in {ancestor} ({exc.strerror or exc})") from None
 
 
+def _check_name_lengths(target: Path, what: str, sibling: bool) -> None:
+    """Every name zerops would create along ``target`` (and, with ``sibling``, its temporary sibling) fits the
+    file system."""
+    from zerops.limits import MAX_OUT_NAME
+
+    longest = MAX_OUT_NAME if sibling else 255
+    for i, part in enumerate(target.parts[1:], 2):
+        size = len(os.fsencode(part))
+        last = i == len(target.parts)
+        if size > (longest if last else 255) and (last or not Path(*target.parts[:i]).exists()):
+            why = " (the file system's 255 less its temporary-name affixes)" if sibling and last else ""
+            raise ZeropsError(f"{what}: the name '{part[:40]}…' is {size} bytes long; zerops's folder names may "
+                              f"have at most {longest if last else 255}{why}")
+    if len(os.fsencode(str(target))) > 4000:
+        raise ZeropsError(f"{what}: the path is {len(os.fsencode(str(target)))} bytes long; at most 4000")
+
+
 def check_out_dir(path: str | os.PathLike, what: str = "--out", own_only: bool = True) -> Path:
     """Check, before any work, that ``path`` can become a result folder; return it as an absolute path.
 
@@ -69,6 +109,7 @@ def check_out_dir(path: str | os.PathLike, what: str = "--out", own_only: bool =
     ``own_only=False`` (eval and synth folders, which are added to, never replaced) any folder is accepted.
     """
     target = _target(path)
+    _check_name_lengths(target, what, sibling=own_only)
     if target.exists() and not target.is_dir():
         kind = "a file" if target.is_file() else "not a folder"
         raise ZeropsError(f"{what} {path} is {kind}; give a folder (it is created when missing)")
@@ -82,11 +123,11 @@ def check_out_dir(path: str | os.PathLike, what: str = "--out", own_only: bool =
         return target
     try:
         names = sorted(os.listdir(target))
+        foreign = foreign_entries(target, OWN_NAMES)
     except OSError as exc:
         raise ZeropsError(f"{what} {path}: cannot list the folder ({exc.strerror or exc})") from None
     if not names:
         return target
-    foreign = [n for n in names if not _is_own(n)]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise ZeropsError(f"{what} {path} holds files zerops did not write ({shown}); zerops replaces a result "

@@ -17,8 +17,8 @@ import numpy as np
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud, cloud_from_array, colors_to_unit, make_cloud
 from zerops.io.pcd import read_pcd
-from zerops.io.text import read_columns
-from zerops.limits import MAX_PLY_ROWS, MAX_POINTS
+from zerops.io.text import count_text_rows, read_columns
+from zerops.limits import MAX_PLY_HEADER, MAX_PLY_ROWS, MAX_POINTS
 
 _COLOR_NAMES = (("red", "green", "blue"), ("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
 _NORMAL_NAMES = (("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"))
@@ -38,12 +38,23 @@ _PLY_SIZES = {"char": 1, "int8": 1, "uchar": 1, "uint8": 1, "short": 2, "int16":
               "int": 4, "int32": 4, "uint": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
 
 
+_END_HEADER = re.compile(rb"end_header[ \t]*\r?\n")
+
+
 def _ply_layout(path: Path) -> tuple[str, list[tuple[str, int, int, int]], int] | None:
     """(format, [(element, count, fixed bytes per row, list-length bytes per row)], data offset) from the
     header, or None when the header is malformed (plyfile then says what is wrong)."""
+    head = b""
     with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    end = re.search(rb"end_header[ \t]*\r?\n", head)
+        while True:                                  # the whole header, however long, up to MAX_PLY_HEADER
+            chunk = fh.read(1 << 16)
+            head += chunk
+            end = _END_HEADER.search(head, max(0, len(head) - len(chunk) - 64))
+            if end is not None or not chunk or not head.startswith(b"ply"):
+                break
+            if len(head) > MAX_PLY_HEADER:
+                raise ZeropsError(f"{path}: no end_header in the first {MAX_PLY_HEADER:,} bytes; zerops reads PLY "
+                                  f"headers of at most {MAX_PLY_HEADER:,} bytes")
     if not head.startswith(b"ply") or end is None:
         return None
     fmt = ""
@@ -69,15 +80,6 @@ def _ply_layout(path: Path) -> tuple[str, list[tuple[str, int, int, int]], int] 
     return fmt, [tuple(e) for e in elements], end.end()
 
 
-def _count_text_rows(body: bytes) -> int:
-    """Lines holding something other than whitespace."""
-    lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
-    blank = len(re.findall(rb"(?m)^[ \t\r\f\v]*(?:\n|\Z)", body))
-    if body.endswith(b"\n") or not body:
-        blank -= 1          # the empty "line" after the final newline
-    return lines - blank
-
-
 def _check_ply_rows(path: Path) -> None:
     """The rows the header declares must be the rows the file holds (ascii: lines; binary: bytes)."""
     layout = _ply_layout(path)
@@ -96,7 +98,7 @@ def _check_ply_rows(path: Path) -> None:
     if fmt == "ascii":
         with open(path, "rb") as fh:
             fh.seek(offset)
-            rows = _count_text_rows(fh.read())
+            rows = count_text_rows(fh, path)
         if rows != declared:
             raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds {rows}")
         return
@@ -184,34 +186,58 @@ def check_npy_header(fh, where: str | os.PathLike, max_items: int = 9 * MAX_POIN
         raise ZeropsError(f"{where}: holds Python objects (pickled data), which zerops does not load for point "
                           "clouds; save a plain numeric array")
     items = int(np.prod(shape, dtype=np.float64)) if shape else 1
-    if items > max_items:
-        raise ZeropsError(f"{where}: declares an array of shape {shape}; zerops reads at most {MAX_POINTS:,} points")
+    if items > max_items or items * dtype.itemsize > 8 * max_items:
+        raise ZeropsError(f"{where}: declares an array of shape {shape} ({dtype}); zerops reads at most "
+                          f"{MAX_POINTS:,} points")
     return shape, dtype
 
 
-def check_npy_file(path: Path) -> None:
-    """Before np.load: the file is a .npy or a .npz (zip) whose arrays are numeric and of a sane size."""
+def check_rows(headers: dict[str, tuple[tuple, np.dtype]], where: str | os.PathLike, rows: dict[str, int | None],
+               max_rows: int = MAX_POINTS) -> None:
+    """Before inflating an archive's arrays: each array named in ``rows`` that the archive holds must declare
+    ``rows[name]`` rows (None: any number up to ``max_rows``) and at most 9 columns; one line naming both."""
+    for name, want in rows.items():
+        if name not in headers:
+            continue
+        shape, _ = headers[name]
+        n = shape[0] if shape else 1
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] > 9) or n > max_rows or (want is not None and n != want):
+            expect = f"({want:,} rows)" if want is not None else f"at most {max_rows:,} rows of at most 9 columns"
+            raise ZeropsError(f"{where}: the array '{name}' declares the shape {shape}, not {expect}; nothing was "
+                              "unpacked")
+
+
+def check_npy_file(path: Path) -> dict[str, tuple[tuple, np.dtype]]:
+    """Before np.load: the file is a .npy or a .npz (zip) whose arrays are numeric and of a sane size, read
+    from the headers alone (each zip member's declared size and its array header; nothing is inflated but
+    those headers). Returns ``{array name: (shape, dtype)}`` (name ``""`` for a .npy)."""
     with open(path, "rb") as fh:
         magic = fh.read(6)
         fh.seek(0)
         if magic == b"\x93NUMPY":
-            check_npy_header(fh, path)
-            return
+            return {"": check_npy_header(fh, path)}
     if magic[:4] != b"PK\x03\x04" and magic[:4] != b"PK\x05\x06":
         raise ZeropsError(f"{path}: not a NumPy .npy or .npz file (it does not start with the NumPy or zip "
                           "signature)")
+    headers: dict[str, tuple[tuple, np.dtype]] = {}
     try:
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if info.file_size > 8 * 9 * MAX_POINTS + (1 << 20):
+            infos = zf.infolist()
+            if len(infos) > 1000:
+                raise ZeropsError(f"{path}: holds {len(infos):,} arrays; zerops reads archives of at most 1,000")
+            total = 0
+            for info in infos:
+                total += info.file_size
+                if info.file_size > 8 * 9 * MAX_POINTS + (1 << 20) or total > 2 * 8 * 9 * MAX_POINTS:
                     raise ZeropsError(f"{path}: the member {info.filename} is {info.file_size:,} bytes when "
                                       f"unpacked; zerops reads at most {MAX_POINTS:,} points")
                 if info.filename.endswith(".npy"):
                     with zf.open(info) as member:
-                        check_npy_header(member, f"{path}:{info.filename}")
+                        headers[info.filename[:-4]] = check_npy_header(member, f"{path}:{info.filename}")
     except NPY_ERRORS as exc:
         raise ZeropsError(f"{path}: not a valid .npz archive ({type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:160]})") from None
+    return headers
 
 
 def read_npy(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
@@ -220,7 +246,9 @@ def read_npy(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
     Headers are checked first: pickled (object) arrays are refused, and no array may declare more values
     than :data:`zerops.limits.MAX_POINTS` points with 9 columns."""
     try:
-        check_npy_file(path)
+        headers = check_npy_file(path)
+        used = {n for names in _NPZ_KEYS.values() for n in names} if len(headers) > 1 else set(headers)
+        check_rows(headers, path, {name: None for name in headers if name in used})
         data = np.load(path, allow_pickle=False)
     except NPY_ERRORS as exc:
         raise ZeropsError(f"{path}: cannot read ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None

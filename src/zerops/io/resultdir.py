@@ -6,7 +6,6 @@ shapes, a result format this zerops does not read) raises :class:`~zerops.errors
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ import numpy as np
 
 from zerops.arrays import check_points
 from zerops.errors import ZeropsError
+from zerops.io.files import load_json
+from zerops.limits import MAX_POINTS
 
 #: The result format this module reads (the same number :mod:`zerops.io.results` writes; kept here so reading a
 #: result does not import the pipeline).
@@ -158,11 +159,36 @@ def safe_name(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- loading
+#: The arrays a result's parts.npz holds (others are never unpacked) and the most hierarchy levels it may store.
+RESULT_ARRAYS = ("xyz", "part", "semantic", "instance", "part_names", "levels", "level_chosen")
+MAX_LEVELS = 64
+
+
+def _check_declared(headers: dict, path: Path) -> None:
+    """From the headers alone: 'xyz' declares at most MAX_POINTS rows and every other array fits it."""
+    from zerops.io.readers import check_rows
+
+    check_rows(headers, path, {"xyz": None})
+    n = headers["xyz"][0][0] if "xyz" in headers and headers["xyz"][0] else None
+    for key in ("part", "semantic", "instance"):
+        if key in headers and n is not None and headers[key][0] != (n,):
+            raise ZeropsError(f"'{key}' must be an ({n},) integer array to match 'xyz', got shape "
+                              f"{headers[key][0]}; nothing was unpacked")
+    check_rows(headers, path, {"part_names": None})
+    if "levels" in headers:
+        shape = headers["levels"][0]
+        if len(shape) != 2 or shape[0] > MAX_LEVELS or (n is not None and shape[1] != n) or shape[1] > MAX_POINTS:
+            raise ZeropsError(f"{path}: the array 'levels' declares the shape {shape}, not (at most {MAX_LEVELS}, "
+                              f"{n}); nothing was unpacked")
+    if "part_names" in headers and headers["part_names"][1].itemsize > 4 * 1024:
+        raise ZeropsError(f"{path}: 'part_names' declares names of {headers['part_names'][1].itemsize:,} bytes")
+
+
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
     from zerops.io.readers import NPY_ERRORS, check_npy_file
 
     try:
-        check_npy_file(path)
+        _check_declared(check_npy_file(path), path)
     except OSError as exc:
         raise ZeropsError(f"{path}: cannot read the result arrays ({exc.strerror or exc})") from None
     except ZeropsError as exc:
@@ -173,7 +199,7 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
         if isinstance(data, np.ndarray):        # a .npy named parts.npz
             raise ValueError("a single array, not an .npz archive")
         with data:
-            return {k: np.asarray(data[k]) for k in data.files}
+            return {k: np.asarray(data[k]) for k in data.files if k in RESULT_ARRAYS}
     except NPY_ERRORS as exc:
         msg = " ".join(str(exc).split())[:160]
         raise ZeropsError(f"{path}: cannot read the result arrays ({type(exc).__name__}: {msg}); "
@@ -192,7 +218,7 @@ def load_result(folder: str | os.PathLike) -> ResultDir:
             raise ZeropsError(f"{path}: not a zerops result folder ({name} is missing); "
                               "give the --out folder of `zerops segment`")
     try:
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        summary = load_json(path / "summary.json")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ZeropsError(f"{path / 'summary.json'}: cannot read it ({type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:160]})") from None
@@ -203,6 +229,10 @@ def load_result(folder: str | os.PathLike) -> ResultDir:
         made = summary.get("zerops_version") or "unknown"
         raise ZeropsError(f"{path}: made by zerops {made} with result format {fmt}; "
                           f"this zerops reads format {READS_FORMAT}")
+    points = summary.get("points")
+    if isinstance(points, int) and not 0 < points <= MAX_POINTS:
+        raise ZeropsError(f"{path / 'summary.json'}: says {points:,} points; zerops reads results of 1 to "
+                          f"{MAX_POINTS:,} points")
     arrays = _npz_arrays(path / "parts.npz")
     where = path / "parts.npz"
     for key in ("xyz", "part"):

@@ -80,7 +80,13 @@ def rpy_matrix(rpy: np.ndarray) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def _floats(text: str | None, n: int, where: str, default: float = 0.0) -> np.ndarray:
+#: Largest absolute origin offset, mesh scale and primitive size (metres or factors) a URDF may give; beyond it
+#: coordinates stop being meaningful (and overflow float32 in the written cloud).
+MAX_URDF_VALUE = 1e6
+
+
+def _floats(text: str | None, n: int, where: str, default: float = 0.0,
+            limit: float | None = MAX_URDF_VALUE) -> np.ndarray:
     if text is None:
         return np.full(n, default, dtype=np.float64)
     leftover = _OPTENV.fullmatch(text)   # an unexpanded xacro "$(optenv NAME default)": take the default
@@ -92,6 +98,9 @@ def _floats(text: str | None, n: int, where: str, default: float = 0.0) -> np.nd
         raise ZeropsError(f"{where}: expected {n} numbers, got {text!r}") from None
     if vals.size != n or not np.isfinite(vals).all():
         raise ZeropsError(f"{where}: expected {n} finite numbers, got {text!r}")
+    if limit is not None and np.abs(vals).max(initial=0.0) > limit:
+        raise ZeropsError(f"{where}: {text.strip()!r} is out of range; zerops takes values of at most {limit:g} "
+                          "in magnitude")
     return vals
 
 
@@ -109,7 +118,7 @@ def _rgba(material: ET.Element | None, named: dict[str, np.ndarray], where: str)
         return None
     color = material.find("color")
     if color is not None and color.get("rgba") is not None:
-        return np.clip(_floats(color.get("rgba"), 4, f"{where} material color"), 0.0, 1.0)
+        return np.clip(_floats(color.get("rgba"), 4, f"{where} material color", limit=None), 0.0, 1.0)
     return named.get(material.get("name") or "")
 
 

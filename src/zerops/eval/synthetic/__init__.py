@@ -126,6 +126,31 @@ def shape_shading(seed: int, category: str, index: int, shading: str = "mixed") 
     return "flat" if (int(index) + offset) % 3 == 0 else "baked"
 
 
+def _check_synth_folder(folder: Path) -> None:
+    """A shape folder synth may (re)write: missing, empty, or provably synth's own: nothing but pc.ply,
+    label.npy and a meta.json naming the generator and benchmark seed (meta.json is written first)."""
+    from zerops.io.files import load_json
+    from zerops.io.outdir import foreign_entries
+
+    for link in (folder.parent, folder):
+        if link.is_symlink() or (link.exists() and not link.is_dir()):
+            raise ZeropsError(f"{link} is {'a symbolic link' if link.is_symlink() else 'a file'}; synth writes "
+                              "only into folders of its own: nothing written, choose another output folder")
+    if not folder.exists() or not any(folder.iterdir()):
+        return
+    foreign = foreign_entries(folder, ("pc.ply", "label.npy", "meta.json"))
+    meta: object = None
+    if not foreign:
+        try:
+            meta = load_json(folder / "meta.json", max_bytes=1 << 20)
+        except (OSError, ValueError):
+            meta = None
+    if foreign or not (isinstance(meta, dict) and {"generator_version", "benchmark_seed"} <= set(meta)):
+        what = ", ".join(foreign[:3]) if foreign else "no meta.json of synth's"
+        raise ZeropsError(f"{folder} holds a shape synth did not write ({what}); nothing written: synth adds to "
+                          "a folder but never replaces your files; choose another output folder")
+
+
 def write_benchmark(out_dir: str | os.PathLike, per_category: int, seed: int,
                     categories: Sequence[str] | None = None, n_points: int = 10000,
                     progress: bool = True, shading: str = "mixed") -> list[Path]:
@@ -148,6 +173,8 @@ def write_benchmark(out_dir: str | os.PathLike, per_category: int, seed: int,
     check_points(n_points, "n_points (--points)")           # before the first shape, not in it
     jobs = [(c, i) for c in cats for i in range(int(per_category))]
     out = Path(out_dir)
+    for c, i in jobs:                                        # before the first shape: no user file touched
+        _check_synth_folder(out / c / f"{i:04d}")
     folders: list[Path] = []
     from tqdm import tqdm
     for c, i in tqdm(jobs, desc="synth", unit="shape", disable=not progress):

@@ -21,6 +21,7 @@ MASK_CHOICES = ("smallest-confident", "smallest")
 GRAPH_CUTS = ("auto", "threshold")
 PROMPT_STYLES = ("names", "of-category")
 CONFIDENCE_RULES = ("votes", "one")
+GRAPH_MERGES = ("votes", "support")
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ class RenderConfig:
             fov_deg=_Range(0, 180, True, True), znear=_POS, point_radius=_Range(0, 1, lo_open=True),
             min_point_radius=_Range(0, 1), radius_scale=_Range(0, 100, lo_open=True), radius_neighbors=_K,
             max_radius_ratio=_Range(1, 1000), normal_neighbors=_Range(3, 256), seen_tolerance=_Range(0, 100),
-            shading=SHADINGS, albedo=_UNIT, ambient=_UNIT, view_neighbors=_Range(1, 100), start_fraction=_SHARE))
+            shading=SHADINGS, albedo=_UNIT, ambient=_UNIT, view_neighbors=_Range(1, 100), start_fraction=_SHARE,
+            framing=_UNIT))
         if not self.znear < self.distance - 1:
             raise ZeropsError(f"render.znear must be in (0, distance - 1), got {self.znear!r}")
         if not isinstance(self.views, str) and not hasattr(self.views, "__len__") and not hasattr(self.views, "views"):
@@ -246,7 +248,9 @@ class GraphConfig:
             crease_normal_k=_Range(0, 256), max_variation=_Range(0, 1), color_dist=_Range(0, 2), min_region=_UNIT,
             mask_min_score=_UNIT, size_power=_Range(0, 100), prior=_Range(0, 10), cut=GRAPH_CUTS,
             cut_margin=_Range(0, 10), support_max_share=_SHARE, support_prior=_UNIT, min_part=_UNIT,
-            threshold=_UNIT, n_parts=_Range(0, MAX_POINTS)))
+            threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
+            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_threshold=_Range(0, 1, True, True),
+            vote_min_error=_Range(0, 0.5, lo_open=True)))
 
 
 @dataclass(frozen=True)

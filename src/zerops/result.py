@@ -79,7 +79,7 @@ class PartResult:
             "unassigned": int((self.part < 0).sum()),
             "seconds": {k: round(float(v), 3) for k, v in self.seconds.items()},
             "decodes": int(self.decodes),
-            "counts": {k: int(v) for k, v in self.counts.items()},
+            "counts": {k: v if isinstance(v, float) else int(v) for k, v in self.counts.items()},
         }
         if self.cached:
             out["cached"] = list(self.cached)

@@ -151,11 +151,10 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     if config.merge == "votes":
         parts = view_partitions(ev, config.vote_min_score, config.vote_nms)
         feats = superpoint_features(parts, sp.label, sp.count)
-        error = max(view_error_rate(feats, sp.edges, parts.segment_view), config.vote_min_error)
-        affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, parts.segment_view,
-                                 config.vote_prior, error)
-        tree = vote_merge(feats, parts.segment_view, sp.edges, sp.strength, same_region > 0, sp.sizes(),
-                          config.vote_prior, error)
+        error = max(view_error_rate(feats, sp.edges, nested=config.vote_nested), config.vote_min_error)
+        args = (config.vote_prior, error, config.vote_nested)
+        affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, *args)
+        tree = vote_merge(feats, sp.edges, sp.strength, same_region > 0, sp.sizes(), *args)
         return PartGraph(superpoints=sp, evidence=affinity, affinity=affinity, tree=tree,
                          support=np.zeros(sp.count + len(tree.merges)), masks=len(ev), min_part=config.min_part,
                          vote_threshold=config.vote_threshold, view_error=error)

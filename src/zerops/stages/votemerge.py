@@ -36,18 +36,21 @@ from zerops.stages.graphmerge import MergeTree
 
 @dataclass
 class ViewPartitions:
-    """Per view, the seen points' segment.
+    """Per view, the seen points' segment, and the kept masks themselves.
 
     Attributes:
         views: (V,) view indices. segment: (V, N) int64 segment id (global over views) of every point, −1 where
         the view sees the point but no kept mask covers it or the view does not see it. seen: (V, N) bool.
-        segment_view: (T,) the view row of every segment id.
+        segment_view: (T,) the view row of every segment id. kept: (K, N) bool the kept masks (after NMS; a
+        segment is the part of its mask that no smaller kept mask covers); kept_view: (K,) their view rows.
     """
 
     views: np.ndarray
     segment: np.ndarray
     seen: np.ndarray
     segment_view: np.ndarray
+    kept: np.ndarray
+    kept_view: np.ndarray
 
 
 def view_partitions(ev: MaskEvidence, min_score: float = 0.8, nms_iou: float = 0.8,
@@ -63,8 +66,7 @@ def view_partitions(ev: MaskEvidence, min_score: float = 0.8, nms_iou: float = 0
     n = ev.n_points
     segment = np.full((len(view_ids), n), -1, dtype=np.int64)
     seg_view: list[int] = []
-    if len(ev) == 0:
-        return ViewPartitions(view_ids, segment, seen, np.zeros(0, np.int64))
+    kept: list[int] = []
     members = ev.member_matrix()
     size = members.sum(axis=1)
     scores = np.asarray(ev.scores)
@@ -89,16 +91,27 @@ def view_partitions(ev: MaskEvidence, min_score: float = 0.8, nms_iou: float = 0
         for i in sorted(keep, key=lambda i: -size[chosen[i]]):        # largest first: small masks win
             segment[row, members[chosen[i]]] = len(seg_view)
             seg_view.append(row)
-    return ViewPartitions(view_ids, segment, seen, np.asarray(seg_view, dtype=np.int64))
+            kept.append(int(chosen[i]))
+    return ViewPartitions(view_ids, segment, seen, np.asarray(seg_view, dtype=np.int64),
+                          members[kept] if kept else np.zeros((0, n), bool), np.asarray(seg_view, dtype=np.int64))
 
 
 @dataclass
 class VoteFeatures:
-    """Per cluster (rows): seen points per segment (T columns), per view labelled and seen points."""
+    """Per cluster (rows): seen points per segment (T columns) and per kept mask (K columns), per view
+    labelled and seen points; and the view row of every segment and kept mask."""
 
-    hist: np.ndarray      # (C, T) float64
-    known: np.ndarray     # (C, V) float64
-    seen: np.ndarray      # (C, V) float64
+    hist: np.ndarray          # (C, T) float64
+    cover: np.ndarray         # (C, K) float64
+    known: np.ndarray         # (C, V) float64
+    seen: np.ndarray          # (C, V) float64
+    segment_view: np.ndarray  # (T,) int64
+    kept_view: np.ndarray     # (K,) int64
+
+    def rows(self, idx: list[int] | np.ndarray) -> "VoteFeatures":
+        """The features of some clusters (the view maps shared)."""
+        return VoteFeatures(self.hist[idx], self.cover[idx], self.known[idx], self.seen[idx], self.segment_view,
+                            self.kept_view)
 
 
 def superpoint_features(parts: ViewPartitions, label: np.ndarray, n_super: int) -> VoteFeatures:
@@ -111,28 +124,47 @@ def superpoint_features(parts: ViewPartitions, label: np.ndarray, n_super: int) 
     hist = np.zeros((n_super, t))
     if len(seg):
         np.add.at(hist, (label[cols], seg), 1.0)
+    cover = np.asarray((csr_matrix(parts.kept.astype(np.float64)) @ onehot).todense()).T.reshape(n_super, -1)
     known = np.asarray((csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(v, n)) @ onehot).todense()).T
     seen = np.asarray((csr_matrix(parts.seen.astype(np.float64)) @ onehot).todense()).T
-    return VoteFeatures(hist=hist, known=np.asarray(known).reshape(n_super, v), seen=seen.reshape(n_super, v))
+    return VoteFeatures(hist=hist, cover=cover, known=np.asarray(known).reshape(n_super, v),
+                        seen=seen.reshape(n_super, v), segment_view=parts.segment_view, kept_view=parts.kept_view)
 
 
-def pair_votes(fa: VoteFeatures, a: np.ndarray, b: np.ndarray, segment_view: np.ndarray, min_seen: float = 3.0,
+def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, min_seen: float = 3.0, nested: float = 0.5,
                min_known: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """(P,) summed votes and (P,) number of voting views for the cluster pairs (a[i], b[i]).
+    """Per view, the vote of every cluster pair (a[i], b[i]) and whether the view votes: (P, V) float, (P, V) bool.
 
-    A view votes when it sees at least ``min_seen`` points of each and labels ≥ ``min_known`` of them."""
-    ka, kb = fa.known[a], fa.known[b]
-    ok = ((fa.seen[a] >= min_seen) & (fa.seen[b] >= min_seen) & (ka >= min_known * fa.seen[a])
-          & (kb >= min_known * fa.seen[b]) & (ka > 0) & (kb > 0))                       # (P, V)
-    if fa.hist.shape[1] == 0:
-        return np.zeros(len(a)), np.zeros(len(a))
-    pa = fa.hist[a] / np.maximum(ka[:, segment_view], 1e-9)
-    pb = fa.hist[b] / np.maximum(kb[:, segment_view], 1e-9)
-    overlap = np.minimum(pa, pb) * ok[:, segment_view]                                  # (P, T)
-    return overlap.sum(axis=1), ok.sum(axis=1).astype(np.float64)
+    The vote is the overlap of the two clusters' distributions over the view's segments, raised by
+    ``nested`` × what one kept mask covering both adds (two segments nested in one larger kept mask: SAM saw
+    a sub-part and the part). A view votes when it sees at least ``min_seen`` points of each and labels
+    ≥ ``min_known`` of them."""
+    ka, kb = f.known[a], f.known[b]
+    ok = ((f.seen[a] >= min_seen) & (f.seen[b] >= min_seen) & (ka >= min_known * f.seen[a])
+          & (kb >= min_known * f.seen[b]) & (ka > 0) & (kb > 0))                       # (P, V)
+    votes = np.zeros(ok.shape)
+    if f.hist.shape[1] == 0:
+        return votes, np.zeros(ok.shape, bool)
+    overlap = np.minimum(f.hist[a] / np.maximum(ka[:, f.segment_view], 1e-9),
+                         f.hist[b] / np.maximum(kb[:, f.segment_view], 1e-9))          # (P, T)
+    both = np.minimum(f.cover[a] / np.maximum(ka[:, f.kept_view], 1e-9),
+                      f.cover[b] / np.maximum(kb[:, f.kept_view], 1e-9))               # (P, K)
+    for v in range(ok.shape[1]):
+        same = overlap[:, f.segment_view == v].sum(axis=1)
+        cols = f.kept_view == v
+        wider = both[:, cols].max(axis=1) if nested > 0 and cols.any() else same
+        votes[:, v] = np.minimum(same + nested * np.maximum(wider - same, 0.0), 1.0)
+    return votes * ok, ok
 
 
-def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, segment_view: np.ndarray, min_seen: float = 3.0,
+def pair_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, min_seen: float = 3.0,
+               nested: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) summed votes and (P,) number of voting views of the cluster pairs (a[i], b[i]) (:func:`view_votes`)."""
+    votes, ok = view_votes(f, a, b, min_seen, nested)
+    return votes.sum(axis=1), ok.sum(axis=1).astype(np.float64)
+
+
+def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, min_seen: float = 3.0, nested: float = 0.5,
                     floor: float = 0.02) -> float:
     """How often a view's vote is wrong, estimated from how often two views disagree on the same pair.
 
@@ -143,16 +175,7 @@ def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, segment_view: np.nda
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0 or feats.hist.shape[1] == 0:
         return 0.5
-    a, b = pairs[:, 0], pairs[:, 1]
-    ka, kb = feats.known[a], feats.known[b]
-    ok = ((feats.seen[a] >= min_seen) & (feats.seen[b] >= min_seen) & (ka >= 0.5 * feats.seen[a])
-          & (kb >= 0.5 * feats.seen[b]) & (ka > 0) & (kb > 0))
-    overlap = np.minimum(feats.hist[a] / np.maximum(ka[:, segment_view], 1e-9),
-                         feats.hist[b] / np.maximum(kb[:, segment_view], 1e-9))
-    per_view = np.zeros(ok.shape)
-    for v in range(ok.shape[1]):
-        per_view[:, v] = overlap[:, segment_view == v].sum(axis=1)
-    per_view *= ok
+    per_view, ok = view_votes(feats, pairs[:, 0], pairs[:, 1], min_seen, nested)
     n = ok.sum(axis=1).astype(np.float64)
     s = per_view.sum(axis=1)
     q = (per_view ** 2).sum(axis=1)
@@ -166,8 +189,7 @@ def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, segment_view: np.nda
 
 
 def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, inside: np.ndarray,
-                  segment_view: np.ndarray, prior: float = 0.3, error: float = 0.1,
-                  min_seen: float = 3.0) -> np.ndarray:
+                  prior: float = 0.6, error: float = 0.1, nested: float = 0.5, min_seen: float = 3.0) -> np.ndarray:
     """(P,) probability that each cluster pair (P, 2) is one part: the geometric prior ``g = 0.5 + prior ×
     (share of the boundary ``strength`` lying ``inside`` one region − 0.5)`` updated by the views' votes,
     each right with probability 1 − ``error``: ``logit = logit(g) + (2 s − n) log((1 − error) / error)``
@@ -175,15 +197,15 @@ def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, 
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0:
         return np.zeros(0)
-    votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], segment_view, min_seen)
+    votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], min_seen, nested)
     g = 0.5 + prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
     error = float(np.clip(error, 1e-3, 0.5))
     logit = np.log(g / (1.0 - g)) + (2.0 * votes - count) * np.log((1.0 - error) / error)
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
 
 
-def vote_merge(feats: VoteFeatures, segment_view: np.ndarray, edges: np.ndarray, strength: np.ndarray,
-               same_region: np.ndarray, sizes: np.ndarray, prior: float = 0.3, error: float = 0.1,
+def vote_merge(feats: VoteFeatures, edges: np.ndarray, strength: np.ndarray, same_region: np.ndarray,
+               sizes: np.ndarray, prior: float = 0.6, error: float = 0.1, nested: float = 0.5,
                min_seen: float = 3.0) -> MergeTree:
     """Greedy graph-constrained merging of superpoints by view votes (see the module doc), until no edge is
     left; the :class:`~zerops.stages.graphmerge.MergeTree` records each merge's affinity (cut it at the
@@ -195,10 +217,8 @@ def vote_merge(feats: VoteFeatures, segment_view: np.ndarray, edges: np.ndarray,
     """
     n = len(sizes)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    hist = {i: feats.hist[i] for i in range(n)}
-    known = {i: feats.known[i] for i in range(n)}
-    seen = {i: feats.seen[i] for i in range(n)}
-    # boundary between clusters: total strength and strength inside one region
+    rows = {i: (feats.hist[i], feats.cover[i], feats.known[i], feats.seen[i]) for i in range(n)}
+    # boundary between clusters: total strength and strength inside one region (one list shared by both ends)
     bound: list[dict[int, list[float]]] = [dict() for _ in range(2 * n)]
     for (a, b), s, r in zip(edges.tolist(), np.asarray(strength, float).tolist(), same_region.tolist()):
         if a == b:
@@ -208,17 +228,13 @@ def vote_merge(feats: VoteFeatures, segment_view: np.ndarray, edges: np.ndarray,
         cur[1] += s * float(r)
         bound[b][a] = cur
 
-    def affinity(a: int, b: int) -> float:
-        one = VoteFeatures(np.stack([hist[a], hist[b]]), np.stack([known[a], known[b]]),
-                           np.stack([seen[a], seen[b]]))
-        s, r = bound[a][b]
-        return float(vote_affinity(one, np.array([[0, 1]]), np.array([s]), np.array([r]), segment_view, prior,
-                                   error, min_seen)[0])
+    def affinity(pairs: np.ndarray, f: VoteFeatures, idx: np.ndarray) -> np.ndarray:
+        s = np.array([bound[a][b][0] for a, b in pairs.tolist()])
+        r = np.array([bound[a][b][1] for a, b in pairs.tolist()])
+        return vote_affinity(f, idx, s, r, prior, error, nested, min_seen)
 
     pairs = np.array([(a, b) for a in range(n) for b in bound[a] if a < b], dtype=np.int64).reshape(-1, 2)
-    aff = vote_affinity(feats, pairs, np.array([bound[a][b][0] for a, b in pairs.tolist()]),
-                        np.array([bound[a][b][1] for a, b in pairs.tolist()]), segment_view, prior, error,
-                        min_seen)
+    aff = affinity(pairs, feats, pairs) if len(pairs) else np.zeros(0)
     heap = [(-float(f), int(a), int(b)) for (a, b), f in zip(pairs.tolist(), aff)]
     heapq.heapify(heap)
     current = {(int(a), int(b)): float(f) for (a, b), f in zip(pairs.tolist(), aff)}
@@ -236,7 +252,8 @@ def vote_merge(feats: VoteFeatures, segment_view: np.ndarray, edges: np.ndarray,
         alive[c] = True
         merges.append((a, b))
         values.append(-neg)
-        hist[c], known[c], seen[c] = hist.pop(a) + hist.pop(b), known.pop(a) + known.pop(b), seen.pop(a) + seen.pop(b)
+        ra, rb = rows.pop(a), rows.pop(b)
+        rows[c] = tuple(x + y for x, y in zip(ra, rb))
         for old in (a, b):
             for k, (s, r) in list(bound[old].items()):
                 if k in (a, b):
@@ -247,9 +264,15 @@ def vote_merge(feats: VoteFeatures, segment_view: np.ndarray, edges: np.ndarray,
                 bound[k][c] = cur
                 del bound[k][old]
             bound[old].clear()
-        for k in bound[c]:
-            f = affinity(min(c, k), max(c, k))
-            current[(min(c, k), max(c, k))] = f
-            heapq.heappush(heap, (-f, min(c, k), max(c, k)))
+        others = sorted(bound[c])
+        if not others:
+            continue
+        block = VoteFeatures(*(np.stack([rows[x][j] for x in [c, *others]]) for j in range(4)),
+                             feats.segment_view, feats.kept_view)
+        idx = np.stack([np.arange(1, len(others) + 1), np.zeros(len(others), np.int64)], axis=1)
+        new = affinity(np.array([(k, c) for k in others]), block, idx)
+        for k, f in zip(others, new.tolist()):
+            current[(k, c)] = f
+            heapq.heappush(heap, (-f, k, c))
     return MergeTree(n_leaves=n, merges=np.asarray(merges, dtype=np.int64).reshape(-1, 2),
                      values=np.asarray(values, dtype=np.float64), sizes=np.asarray(sizes, np.int64))

@@ -6,7 +6,7 @@ ZEROPS  = $(VENV)/bin/zerops
 STAMP   = $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory e2e realdev clean help
+.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory bench-evidence e2e realdev clean help
 
 all: demo
 
@@ -16,6 +16,7 @@ help:
 	@echo "make e2e         headless-browser test of the HTML viewer (installs Debian's chromium if missing)"
 	@echo "make bench       renderer benchmark (bench/render.json)"
 	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
+	@echo "make bench-evidence SAM's best-candidate IoU per visible part, fixed vs framed views (bench/evidence.json)"
 	@echo "make bench-memory peak RSS of the pipeline at 10k / 100k / 1M points (bench/memory.json)"
 	@echo "make realdev     convert pybullet_data robots and objects into data/realdev (PartNetE layout)"
 
@@ -63,6 +64,9 @@ bench-render: $(STAMP)
 
 bench-sam: models
 	$(PY) bench/bench_sam.py
+
+bench-evidence: models
+	$(PY) bench/bench_evidence.py
 
 bench-memory: models
 	$(PY) bench/bench_memory.py

@@ -153,13 +153,14 @@ class GroupingConfig:
     lift_margin: float = 0.5         # lift a point only if its splat (× this) lies inside the mask
     batch_size: int = 64             # prompts per segmenter call
     skip_covered: bool = False       # fast preset: skip a prompt already inside an accepted mask
+    prompt_views: str = "start"      # start: prompt the layout's start views (the spec) | all: every view
 
     def __post_init__(self) -> None:
         _check(self, "grouping", dict(
             n_prompts=_Range(1, 100_000), pred_iou_thresh=_UNIT, stability_score_thresh=_UNIT,
             box_nms_thresh=_UNIT, min_mask_area=_Range(0, MAX_IMAGE_SIZE ** 2), max_object_fraction=_SHARE,
             dbscan_eps=_Range(0, 2, lo_open=True), dbscan_min_points=_Range(1, 1000), eps_spacing_factor=_Range(0, 100),
-            lift_margin=_Range(0, 10), batch_size=_Range(1, 4096)))
+            lift_margin=_Range(0, 10), batch_size=_Range(1, 4096), prompt_views=("start", "all")))
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,9 @@ class GraphConfig:
     max_variation: float = 0.02      # … this crease gate cuts (right-angle creases); 0 = no such cut
     color_dist: float = 0.15         # region growing: max RGB distance between neighbours (colored clouds)
     min_region: float = 0.01         # regions below this fraction of the cloud join their neighbours
+    local_reach: float = 1.5         # superpoints are adjacent across k-NN pairs within the DBSCAN radius or
+                                     # this × the points' own spacing (0: the radius only)
+    lift_won_pixels: bool = True     # a point is in a mask when most pixels it wins are (False: its centre)
     mask_min_score: float = 0.5      # initial-group candidates above this predicted IoU count as evidence
     size_power: float = 2.0          # mask weight = predicted IoU × (1 − share of the view's object) ** this
     prior: float = 0.3               # affinity bonus (+prior/2) inside a region, malus across regions
@@ -250,6 +254,7 @@ class GraphConfig:
             mask_min_score=_UNIT, size_power=_Range(0, 100), prior=_Range(0, 10), cut=GRAPH_CUTS,
             cut_margin=_Range(0, 10), support_max_share=_SHARE, support_prior=_UNIT, min_part=_UNIT,
             threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
+            local_reach=_Range(0, 100),
             vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT, vote_threshold=_Range(0, 1, True, True),
             vote_min_error=_Range(0, 0.5, lo_open=True)))
 

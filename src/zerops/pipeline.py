@@ -9,7 +9,7 @@ Usage (SAM-generator style: the constructor takes every knob, ``segment`` does t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -77,14 +77,12 @@ class ZeroPS:
         self._record(view, masks, scores, "extension")
         return masks, scores
 
-    def _packed_evidence(self) -> dict[str, np.ndarray]:
-        return pack_evidence(self._evidence) if self._evidence is not None else {}
-
     def _record(self, view: int, masks: np.ndarray, scores: np.ndarray, source: str) -> None:
         """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
         if self._evidence is not None:
             v = self._views[view]
-            self._evidence.add_view_masks(view, masks, scores, v.seen, v.pixels, source, index_map=v.index_map)
+            self._evidence.add_view_masks(view, masks, scores, v.seen, v.pixels, source,
+                                          index_map=v.index_map if self.config.graph.lift_won_pixels else None)
 
     def _decode_amg(self, view: int, prompts: list[np.ndarray]):
         """Initial-group decode: single-point prompts; stability scores when the segmenter offers them."""
@@ -123,12 +121,14 @@ class ZeroPS:
         return time.perf_counter() - t
 
     def _stage_keys(self, pc: PointCloud) -> dict[str, str]:
-        """The cloud's digest and the cache keys of the initial and extended groups (everything each
-        depends on)."""
+        """The cloud's digest and the cache keys of the initial and extended groups (all they depend on)."""
         cfg = self.config
         cloud = array_digest(pc.xyz, pc.rgb, pc.normals)
-        groups = stage_key("groups", cloud, cfg.render, cfg.grouping, cfg.seed, _identity(self.segmenter),
-                           *(("evidence-won-pixels", cfg.graph.mask_min_score) if cfg.graph.enabled else ()))
+        grouping = {"__type__": "GroupingConfig", **{k: v for k, v in asdict(cfg.grouping).items()
+                                                     if (k, v) != ("prompt_views", "start")}}   # older keys
+        groups = stage_key("groups", cloud, cfg.render, grouping, cfg.seed, _identity(self.segmenter),
+                           *((("evidence-won-pixels" if cfg.graph.lift_won_pixels else "evidence-centre"),
+                              cfg.graph.mask_min_score) if cfg.graph.enabled else ()))
         return {"cloud": cloud, "groups": groups, "extended": stage_key("extended", groups, cfg.extension)}
 
     def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
@@ -156,8 +156,7 @@ class ZeroPS:
         return result
 
     def render_views(self, cloud: Any) -> tuple[list[RenderedView], np.ndarray | None]:
-        """The views :meth:`segment` renders of ``cloud`` and the points they show (None: all; else the subsample
-        above ``max_points``), for tools that need the pixels' ground truth (the ``oracle`` segmenter)."""
+        """The views :meth:`segment` renders of ``cloud`` and the points they show (None: all), for the oracle."""
         full = as_cloud(cloud)
         pc, sample = subsample_cloud(full, self.config.max_points, self.config.seed)
         xyz, _, _ = normalize(pc.xyz)
@@ -204,7 +203,8 @@ class ZeroPS:
         names_of_views = [v.name for v in views]
         view_index = {n: i for i, n in enumerate(names_of_views)}
         run = _Run(xyz=xyz, rgb=pc.rgb, views=views, view_index=view_index,
-                   starts=[s for s in self.layout.start_views if s in view_index],
+                   starts=[s for s in (self.layout.start_views if cfg.grouping.prompt_views == "start"
+                                       else names_of_views) if s in view_index],
                    eps=max(cfg.grouping.dbscan_eps, cfg.grouping.eps_spacing_factor * point_spacing(xyz)),
                    min_pts=cfg.grouping.dbscan_min_points, keys=self._stage_keys(pc) if self.cache is not None else {})
         run.seconds["render"] = time.perf_counter() - t
@@ -250,7 +250,8 @@ class ZeroPS:
     def _cache_put(self, stage: str, run: "_Run", groups: dict[str, list[np.ndarray]],
                    **scalars: int) -> None:
         if self.cache is not None:
-            self.cache.put(stage, run.keys[stage], {**pack_groups(groups), **self._packed_evidence(),
+            ev = pack_evidence(self._evidence) if self._evidence is not None else {}
+            self.cache.put(stage, run.keys[stage], {**pack_groups(groups), **ev,
                                                     **{k: np.int64(v) for k, v in scalars.items()}})
 
     def _cached_extension(self, run: "_Run") -> dict[str, list[np.ndarray]] | None:

@@ -144,7 +144,8 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     sp = superpoints if superpoints is not None else compute_superpoints(
         xyz, rgb, angle_deg=config.angle_deg, color_dist=config.color_dist, min_region=config.min_region,
         size_fraction=config.size_fraction, min_size=config.min_size, normal_k=config.normal_k,
-        crease_normal_k=config.crease_normal_k, max_variation=config.max_variation or None)
+        crease_normal_k=config.crease_normal_k, max_variation=config.max_variation or None,
+        local_reach=config.local_reach)
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     if config.merge not in ("votes", "support"):
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")

@@ -98,7 +98,8 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
                         min_region: float = GraphConfig.min_region, size_fraction: float = GraphConfig.size_fraction,
                         min_size: int = GraphConfig.min_size, eps_factor: float = 3.0, k: int = 10,
                         normal_k: int = GraphConfig.normal_k, crease_normal_k: int = GraphConfig.crease_normal_k,
-                        max_variation: float | None = GraphConfig.max_variation) -> Superpoints:
+                        max_variation: float | None = GraphConfig.max_variation,
+                        local_reach: float = GraphConfig.local_reach) -> Superpoints:
     """Regions (normal / color continuity) cut into chunks of at most ``max(min_size, size_fraction × N)``.
 
     Args:
@@ -106,7 +107,7 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
         angle_deg, color_dist, min_region, eps_factor, normal_k, max_variation: the region growing of
             ``components`` (with few normal neighbours and the crease gate, so creases cut regions).
         size_fraction, min_size: the size cap of a superpoint.
-        k: neighbours per point for the adjacency graph.
+        k: neighbours per point for the adjacency graph. local_reach: see :func:`superpoint_graph`.
     """
     from zerops.geometry.components import segment_components
 
@@ -133,16 +134,17 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
         chunk = split_region(xyz[idx], cap)
         label[idx] = len(region_of) + chunk
         region_of.extend([r if base_of is None else int(base_of[r])] * (int(chunk.max()) + 1))
-    edges, strength = superpoint_graph(xyz, label, k=k, eps=eps_factor * point_spacing(xyz))
+    edges, strength = superpoint_graph(xyz, label, k=k, eps=eps_factor * point_spacing(xyz),
+                                       local_reach=local_reach)
     return Superpoints(label=label, region=np.asarray(region_of, dtype=np.int64), edges=edges, strength=strength)
 
 
-def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10,
-                     eps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10, eps: float | None = None,
+                     local_reach: float = GraphConfig.local_reach) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency of the segments of ``label`` ((N,) int64 ≥ 0): (E, 2) pairs a < b and (E,) strengths
-    (k-NN point pairs across the boundary within ``eps`` or within 1.5 × the larger of the two points' local
-    spacing, the median of their k-NN distances: parts sampled sparser than the cloud's median stay
-    connected)."""
+    (k-NN point pairs across the boundary within ``eps`` or within ``local_reach`` × the larger of the two
+    points' local spacing, the median of their k-NN distances: parts sampled sparser than the cloud's
+    median stay connected)."""
     n = len(xyz)
     dist, nbr = knn(xyz, min(k, n - 1))
     a = np.repeat(label, nbr.shape[1])
@@ -150,7 +152,7 @@ def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10,
     keep = a != b
     if eps is not None:
         local = np.median(dist, axis=1)
-        reach = np.maximum(eps, 1.5 * np.maximum(local[:, None], local[nbr])).reshape(-1)
+        reach = np.maximum(eps, local_reach * np.maximum(local[:, None], local[nbr])).reshape(-1)
         keep &= dist.reshape(-1) <= reach
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     # small pieces no k-NN pair joins to the rest (a dense clump whose neighbours all lie inside it) get one

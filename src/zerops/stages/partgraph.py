@@ -14,6 +14,10 @@ This replaces the spec's greedy point-IoU union (``merging.py``) in zerops's def
    view after view, better than it segments its two halves (``cut="auto"``); or at an affinity
    ``threshold`` / a part count ``n_parts`` (the granularity knob).
 
+With ``GraphConfig.merge = "votes"`` (the default) steps 2–5 are :mod:`zerops.stages.votemerge` instead:
+each view's masks become one partition, and superpoints are merged by the views' votes weighted by the
+views' estimated error rate, the geometric regions as prior.
+
 Every point belongs to a superpoint, so every point gets a part; an object without any usable mask falls
 back to its geometric regions (the ``components`` partition).
 """

@@ -11,16 +11,18 @@ points are on one object, not on one part, so candidates are not pooled as they 
 
 Every view then votes once on every pair of clusters it sees: the overlap Σ_s min(f_A(s), f_B(s)) of the
 two clusters' distributions over the view's segments (1: in one segment, 0: in different ones). A view
-counts for a cluster only when it sees enough of it and labels most of what it sees. Clusters are merged
-greedily (graph-constrained, highest first) while
+counts for a cluster only when it sees enough of it and labels most of what it sees. How often a view is
+wrong, ε, is estimated per object from how often two views disagree on the same pair
+(:func:`view_error_rate`), and the probability that two clusters are one part is the geometric prior ``g``
+(``0.5 ± prior / 2``: inside one geometric region or across regions) updated by the votes,
 
-    affinity = (Σ_views vote + k × g) / (views + k)
+    logit P = logit g + (agreeing − disagreeing votes) × log((1 − ε) / ε).
 
-is at least ``threshold``, where ``g`` is the geometric prior (``0.5 ± prior / 2``: inside one geometric
-region or across regions) and ``k`` its weight in views. Where no view speaks, the geometric regions
-decide (the ``components`` partition); where views agree, they decide — also across regions. Cluster votes
-are recomputed from the merged clusters' summed histograms, so a large part's evidence is all of its
-points, not a mean of its boundary edges.
+Clusters are merged greedily (graph-constrained, highest P first) while P ≥ ``threshold``. Where no view
+speaks, or the views are no better than chance (ε → 0.5), the geometric regions decide (the ``components``
+partition); where views agree, they decide — also across regions. Cluster votes are recomputed from the
+merged clusters' summed histograms, so a large part's evidence is all of its points, not a mean of its
+boundary edges.
 """
 from __future__ import annotations
 

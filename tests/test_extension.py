@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from zerops.config import ExtensionConfig
-from zerops.stages.extension import DecodeMemo, ExtensionStats, choose_smallest_confident, lift_mask, sve, sve_prompt_points
+from zerops.stages.extension import (
+    DecodeMemo,
+    ExtensionStats,
+    choose_smallest_confident,
+    lift_mask,
+    sve,
+    sve_prompt_points,
+)
 
 
 def _scene():

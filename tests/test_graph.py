@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from zerops.config import GraphConfig, RenderConfig, preset
+from zerops.render.renderer import Renderer, normalize
 from zerops.stages.evidence import MaskEvidence, edge_affinity, pack_evidence, superpoint_evidence, unpack_evidence
 from zerops.stages.graphmerge import agglomerate
 from zerops.stages.partgraph import build_part_graph, graph_parts
-from zerops.render.renderer import Renderer, normalize
-from zerops.stages.superpoints import compute_superpoints, oracle_merge, split_region, superpoint_graph
+from zerops.stages.superpoints import compute_superpoints, oracle_merge, split_region
 
 
 def _box_face(n_side, axis, value, lo, hi, rng):
@@ -182,10 +182,10 @@ def test_presets_keep_the_spec_stages_and_the_default_is_graph():
 
 
 def test_result_folder_keeps_the_hierarchy_and_the_viewer_steps_through_it(tmp_path):
-    from zerops.result import PartResult
     from zerops.io.resultdir import load_result
     from zerops.io.results import write_segment_outputs
-    from zerops.viz.viewer import viewer_payload, viewer_html
+    from zerops.result import PartResult
+    from zerops.viz.viewer import viewer_html, viewer_payload
 
     rng = np.random.default_rng(4)
     xyz, which = _two_boxes_at_right_angle(rng)

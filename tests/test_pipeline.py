@@ -5,17 +5,17 @@ import json
 
 import numpy as np
 import pytest
-from fakes import ColorRegionSegmenter
 
+from fakes import ColorRegionSegmenter
 from zerops.cli import main
 from zerops.errors import ZeropsError
+from zerops.eval.metrics import best_instance_ious
+from zerops.eval.synthetic import generate_shape
 from zerops.io.cloud import make_cloud
 from zerops.io.palette import part_palette
 from zerops.io.ply import write_cloud_ply
-from zerops.eval.metrics import best_instance_ious
-from zerops.pipeline import ZeroPS
 from zerops.options import build_config
-from zerops.eval.synthetic import generate_shape
+from zerops.pipeline import ZeroPS
 
 
 def _part_colored(category: str, seed: int, n: int):

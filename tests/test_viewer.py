@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-import fakes
 import pytest
 
+import fakes
 from zerops.cli import main
 from zerops.errors import ZeropsError
 from zerops.io.palette import UNLABELED_GRAY, part_palette

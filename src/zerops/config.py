@@ -126,7 +126,8 @@ class RenderConfig:
             raise ZeropsError(f"render.znear must be in (0, distance - 1), got {self.znear!r}")
         if not isinstance(self.views, str) and not hasattr(self.views, "__len__") and not hasattr(self.views, "views"):
             raise ZeropsError(f"render.views must be a layout name, a layout or a list of views, got {self.views!r}")
-        for name, n, kind, rule in (("background", 3, int, _Range(0, 255)), ("light_offset", 2, float, _Range(-10, 10))):
+        for name, n, kind, rule in (("background", 3, int, _Range(0, 255)),
+                                    ("light_offset", 2, float, _Range(-10, 10))):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
                 raise ZeropsError(f"render.{name} must be {n} numbers, got {value!r}")
@@ -250,7 +251,8 @@ class GraphConfig:
             mask_min_score=_UNIT, size_power=_Range(0, 100), prior=_Range(0, 10), cut=GRAPH_CUTS,
             cut_margin=_Range(0, 10), support_max_share=_SHARE, support_prior=_UNIT, min_part=_UNIT,
             threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
-            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT, vote_threshold=_Range(0, 1, True, True),
+            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT,
+            vote_threshold=_Range(0, 1, True, True),
             vote_min_error=_Range(0, 0.5, lo_open=True)))
 
 

@@ -20,21 +20,21 @@ from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpac
 from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
 from zerops.detectors import as_detector, get_detector
 from zerops.detectors.base import pack_detections, unpack_detections
-from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
-from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
-from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
-from zerops.stages.grouping import GroupingStats, initial_groups
+from zerops.geometry.pointops import knn, point_spacing
 from zerops.io.cloud import PointCloud
 from zerops.io.load import as_cloud
 from zerops.partnames import resolve_part_names
-from zerops.result import PartResult, propagate_result, subsample_cloud
-from zerops.stages.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
-from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
-from zerops.geometry.pointops import knn, point_spacing
 from zerops.render.renderer import RenderedView, Renderer, normalize
-from zerops.segmenters import PromptSet, Segmenter, get_segmenter
 from zerops.render.views import extension_order, get_layout
+from zerops.result import PartResult, propagate_result, subsample_cloud
+from zerops.segmenters import PromptSet, Segmenter, get_segmenter
+from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
+from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
+from zerops.stages.grouping import GroupingStats, initial_groups
+from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
+from zerops.stages.merging import cleanup_labels, fill_unassigned, merge_groups, resolve_labels
+from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
 
 
 class ZeroPS:

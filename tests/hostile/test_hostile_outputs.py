@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, ascii_ply, assert_error, cloud_xyz
 
+from conftest import REPO, ascii_ply, assert_error, cloud_xyz
 from zerops.errors import ZeropsError
 
 
@@ -156,7 +156,8 @@ def test_signal_mid_write_leaves_the_old_result(cli, tmp_path, cloud, sig, code,
     assert rc == 0
     assert stdout.startswith("rendered 10 views of ") and stdout.strip().endswith(f"-> {out}/views.png"), stdout
     from zerops.io.outdir import MARKER
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "views.png"] + [f"view_p{i}.png" for i in range(10)])
+    expected = [MARKER, "views.png"] + [f"view_p{i}.png" for i in range(10)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
     before = _snapshot(out)
     ready = tmp_path / "ready"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))

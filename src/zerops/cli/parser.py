@@ -6,10 +6,19 @@ import argparse
 import sys
 from typing import Any, Callable, NoReturn
 
-from zerops.version import __version__
-from zerops.cli.commands import (cmd_cache, cmd_convert, cmd_eval, cmd_export, cmd_models, cmd_render, cmd_segment,
-                                 cmd_synth, cmd_view)
+from zerops.cli.commands import (
+    cmd_cache,
+    cmd_convert,
+    cmd_eval,
+    cmd_export,
+    cmd_models,
+    cmd_render,
+    cmd_segment,
+    cmd_synth,
+    cmd_view,
+)
 from zerops.options import SWITCH, Switch, cli_switches
+from zerops.version import __version__
 
 
 def _int_in(lo: int, hi: int | None = None, what: str = "") -> Callable[[str], int]:
@@ -179,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", help="folder with <Category>/<id>/{pc.ply,label.npy}")
     p.add_argument("--out", required=True, help="output folder for the report and the per-shape cache")
     p.add_argument("--method", default="components",
-                   help="method name: zerops, labeling (labeling alone, on the ground-truth parts), components, oracle, or a plug-in package.module:factory (default components)")
+                   help="method name: zerops, labeling (labeling alone, on the ground-truth parts), components, "
+                        "oracle, or a plug-in package.module:factory (default components)")
     p.add_argument("--no-resume", action="store_true", help="recompute every shape instead of resuming")
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
     p.add_argument("--limit", type=_int_in(0), help="at most N shapes per category")

@@ -43,7 +43,8 @@ def components(use_color: bool = True, **options: Any) -> Method:
     return run
 
 
-def superpoints_oracle(size_fraction: float = GraphConfig.size_fraction, min_size: int = GraphConfig.min_size) -> Method:
+def superpoints_oracle(size_fraction: float = GraphConfig.size_fraction,
+                       min_size: int = GraphConfig.min_size) -> Method:
     """The ceiling of any merge of the default preset's superpoints: each superpoint takes the ground-truth
     instance most of its points carry (reads labels: a measurement, not a method)."""
     from zerops.render.renderer import normalize

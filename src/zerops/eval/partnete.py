@@ -139,7 +139,8 @@ def _labels_from_obj(obj: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
+# complexity: a reader: one check per file format and failure, in order
+def load_labels(path: str | os.PathLike, allow_pickle: bool = False,  # noqa: C901
                 n_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read (semantic, instance) (N,) int64 labels from a PartNetE ``label.npy`` or a ``label.npz``.
 
@@ -188,7 +189,7 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
             if int(np.prod(shape, dtype=np.float64)) > 2 * MAX_POINTS:
                 raise ZeropsError(f"{p}: declares an array of shape {shape}; zerops reads at most "
                                   f"{MAX_POINTS:,} labels")
-            if dtype != object:
+            if dtype != np.dtype(object):
                 return _labels_from_obj(np.load(io.BytesIO(data), allow_pickle=False), p)
             obj = safe_unpickle(data[f.tell():])
         else:
@@ -203,7 +204,8 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
     except RecursionError:
         raise ZeropsError(f"{p}: cannot read labels (nested too deeply)") from None
     except Exception as exc:  # noqa: BLE001 - malformed input of any kind
-        raise ZeropsError(f"{p}: cannot read labels ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
+        why = " ".join(str(exc).split())[:160]
+        raise ZeropsError(f"{p}: cannot read labels ({type(exc).__name__}: {why})") from None
     if isinstance(obj, np.ndarray) and obj.dtype != object:
         raise ZeropsError(f"{p}: expected a dict with keys 'semantic_seg' and 'instance_seg', got an array")
     return _labels_from_obj(obj, p)

@@ -257,8 +257,8 @@ def part_classes(parts: list[AssetPart], pairs: list[tuple[str, str]]) -> tuple[
 def sample_parts(parts: list[AssetPart], n_points: int, seed: int = 0,
                  **outer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Outer-surface points of the assembled parts: xyz (N, 3) float64, rgb (N, 3) float32, part (N,) int64."""
-    from zerops.io.mesh import mesh_colors
     from zerops.geometry.outersurface import sample_outer_surface
+    from zerops.io.mesh import mesh_colors
 
     pieces = [(i, pc) for i, part in enumerate(parts) for pc in part.pieces]
     tris = [pc.triangles() for _, pc in pieces]

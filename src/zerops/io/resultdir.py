@@ -206,7 +206,8 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
                           "run `zerops segment` again") from None
 
 
-def load_result(folder: str | os.PathLike) -> ResultDir:
+# complexity: a loader: one check per file and field of a result folder
+def load_result(folder: str | os.PathLike) -> ResultDir:  # noqa: C901
     """Load and check a result folder (``parts.npz`` + ``summary.json``)."""
     path = Path(folder)
     if not path.exists():

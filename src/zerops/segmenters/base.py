@@ -189,7 +189,8 @@ class Segmenter(abc.ABC):
                 "encode_s": round(self.encode_seconds, 3), "decode_s": round(self.decode_seconds, 3)}
 
     # ---- decoding ----------------------------------------------------------------------------------
-    def predict(self, view: int, prompts: Iterable[PromptSet] | PromptSet | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, view: int,
+                prompts: Iterable[PromptSet] | PromptSet | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decode B prompt sets on one view.
 
         Returns masks (B, 3, H, W) bool at the view's resolution and scores (B, 3) float32 (predicted IoU
@@ -275,7 +276,8 @@ def _check_image(img: Any, i: int) -> None:
     if img.ndim != 3 or img.shape[2] != 3:
         raise ZeropsError(f"image {i} has shape {img.shape}, expected (H, W, 3) RGB")
     if img.dtype != np.uint8:
-        raise ZeropsError(f"image {i} has dtype {img.dtype}, expected uint8 (convert with (img * 255).astype(np.uint8))")
+        raise ZeropsError(f"image {i} has dtype {img.dtype}, expected uint8 "
+                          "(convert with (img * 255).astype(np.uint8))")
     if img.shape[0] < 2 or img.shape[1] < 2:
         raise ZeropsError(f"image {i} is too small ({img.shape[1]}x{img.shape[0]} pixels)")
 

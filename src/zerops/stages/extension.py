@@ -17,8 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from zerops.geometry.clustering import largest_cluster
 from zerops.config import ExtensionConfig
+from zerops.geometry.clustering import largest_cluster
 from zerops.geometry.pointops import farthest_point_sampling
 
 DecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -143,7 +143,8 @@ class ExtensionStats:
     memo_hits: int = 0
 
 
-def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, visible: np.ndarray,
+# complexity: the SVE loop of the paper, step by step
+def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, visible: np.ndarray,  # noqa: C901
         pixels: np.ndarray, config: ExtensionConfig, eps: float, min_points: int,
         memo: DecodeMemo | None = None, stats: ExtensionStats | None = None,
         radius: np.ndarray | None = None, margin: float = 0.5,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 BOOST = 1e3      # key offset of the edges merged first
 
 

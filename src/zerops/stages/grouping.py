@@ -13,10 +13,10 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from zerops.geometry.clustering import largest_cluster
 from zerops.config import GroupingConfig
-from zerops.stages.extension import lift_mask
+from zerops.geometry.clustering import largest_cluster
 from zerops.geometry.pointops import farthest_point_sampling
+from zerops.stages.extension import lift_mask
 
 AmgDecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
 

@@ -29,8 +29,7 @@ from zerops.stages.evidence import MaskEvidence, edge_affinity, superpoint_evide
 from zerops.stages.graphmerge import MergeTree, agglomerate, renumber_by_weight
 from zerops.stages.superpoints import Superpoints, compute_superpoints
 from zerops.stages.treecut import best_cut, node_support, regions_spanned
-from zerops.stages.votemerge import (superpoint_features, view_error_rate, view_partitions, vote_affinity,
-                                      vote_merge)
+from zerops.stages.votemerge import superpoint_features, view_error_rate, view_partitions, vote_affinity, vote_merge
 
 
 @dataclass

@@ -198,7 +198,7 @@ def test_large_clouds_are_subsampled_and_labels_copied_back(chair, tmp_path):
     """Above config.max_points the SAM work runs on a seeded subset; every input point gets the label of
     its nearest sampled point (parts, semantic and instance)."""
     from zerops.detectors import get_detector
-    from zerops.io.results import write_segment_outputs
+    from zerops.output import write_segment_outputs
 
     shape, cloud = chair
     oracle = get_detector("oracle:perfect")

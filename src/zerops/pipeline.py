@@ -21,6 +21,7 @@ from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
 from zerops.detectors import as_detector, get_detector
 from zerops.detectors.base import pack_detections, unpack_detections
 from zerops.errors import ZeropsError
+from zerops.geometry.masks import fill_nearest
 from zerops.geometry.pointops import knn, point_spacing
 from zerops.io.cloud import PointCloud
 from zerops.io.load import as_cloud
@@ -33,7 +34,7 @@ from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
 from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
 from zerops.stages.grouping import GroupingStats, initial_groups
 from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
-from zerops.stages.merging import cleanup_labels, fill_unassigned, merge_groups, resolve_labels
+from zerops.stages.merging import cleanup_labels, merge_groups, resolve_labels
 from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
 
 
@@ -322,7 +323,7 @@ class ZeroPS:
         merged = merge_groups(pooled, cfg.merging.iou_threshold)
         part = cleanup_labels(resolve_labels(merged, len(run.xyz)), run.xyz, run.eps, run.min_pts)
         if cfg.merging.fill_unassigned:
-            part = fill_unassigned(part, run.xyz)
+            part = fill_nearest(part, run.xyz)      # display only (METHOD.md §3.4 step 5)
         run.counts["merged_groups"] = len(merged)
         return part, None
 

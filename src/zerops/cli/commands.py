@@ -194,8 +194,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     check_out_dir(args.out)                                     # before any work: not after a full run
     from zerops.io.load import load_cloud
-    from zerops.io.results import write_segment_outputs
     from zerops.options import build_config
+    from zerops.output import write_segment_outputs
     from zerops.partnames import resolve_part_names
     from zerops.pipeline import ZeroPS, build_detector
 

@@ -322,7 +322,7 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
     up: the asset's up axis, y or z (auto: z for URDF, y otherwise); the output is y-up.
     ``outer`` passes n_views / resolution to :func:`zerops.geometry.outersurface.sample_outer_surface`.
     """
-    from zerops.eval.partnete import write_partnete_shape
+    from zerops.io.labelfiles import write_partnete_shape
 
     t0 = time.perf_counter()
     out = Path(out)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from zerops.geometry.masks import pack_rows, unpack_rows
+
 
 @dataclass
 class MaskEvidence:
@@ -65,7 +67,7 @@ class MaskEvidence:
         self.n_prompts += b
         idx = np.flatnonzero(seen)
         if view not in self.seen:
-            self.seen[view] = np.packbits(np.asarray(seen, dtype=bool))
+            self.seen[view] = pack_rows(seen)
         if len(idx) == 0:
             return
         cols = np.clip(pixels[idx, 0].astype(np.int64), 0, w - 1)
@@ -78,7 +80,7 @@ class MaskEvidence:
         for j in np.flatnonzero(inside.sum(axis=1) >= max(int(min_points), 1)):
             full = np.zeros(self.n_points, dtype=bool)
             full[idx[inside[j]]] = True
-            self.members.append(np.packbits(full))
+            self.members.append(pack_rows(full))
             self.views.append(int(view))
             self.scores.append(float(flat_scores[j]))
             self.sources.append(source)
@@ -86,17 +88,14 @@ class MaskEvidence:
 
     def member_matrix(self) -> np.ndarray:
         """(M, N) bool: mask × point membership."""
-        if not self.members:
-            return np.zeros((0, self.n_points), dtype=bool)
-        return np.unpackbits(np.stack(self.members), axis=1, count=self.n_points).astype(bool)
+        return unpack_rows(self.members, self.n_points)
 
     def seen_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """(V,) view indices and (V, N) bool seen points of the views with masks."""
         keys = sorted(self.seen)
         if not keys:
             return np.zeros(0, np.int64), np.zeros((0, self.n_points), dtype=bool)
-        return np.asarray(keys), np.unpackbits(np.stack([self.seen[k] for k in keys]), axis=1,
-                                               count=self.n_points).astype(bool)
+        return np.asarray(keys), unpack_rows([self.seen[k] for k in keys], self.n_points)
 
 
 def _won_pixel_majority(masks: np.ndarray, front: np.ndarray, idx: np.ndarray, inside: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from zerops.config import ExtensionConfig
 from zerops.geometry.clustering import largest_cluster
+from zerops.geometry.masks import lift_mask, select_candidates
 from zerops.geometry.pointops import farthest_point_sampling
 
 DecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -60,63 +61,25 @@ def sve_prompt_points(group: np.ndarray, visible: np.ndarray, xyz: np.ndarray, n
     return np.asarray(chosen, dtype=np.int64)
 
 
-def lift_mask(mask: np.ndarray, pixels: np.ndarray, seen: np.ndarray, radius: np.ndarray | None = None,
-              margin: float = 0.5) -> np.ndarray:
-    """Points on the visible surface that lie inside a mask.
-
-    A point is lifted when its centre pixel and the four pixels ``margin`` × its splat radius away
-    (left, right, up, down) are all inside the mask. Near a mask's border the rendered splats of one part
-    cover the centres of the next part's points, so the margin keeps those neighbours out — without it a
-    group picks up a rim of foreign points, its farthest-point prompts land on them and self-extension
-    drifts into the neighbour.
-
-    Args:
-        mask: (H, W) bool; pixels: (N, 2) float projections (x = column, y = row);
-        seen: (N,) bool surface visibility of the view (``RenderedView.seen``);
-        radius: (N,) splat radius in pixels (``RenderedView.radius``); None = centre pixel only.
-    Returns:
-        sorted int64 point indices.
-    """
-    h, w = mask.shape
-    cand = np.flatnonzero(seen)
-    x = pixels[cand, 0]
-    y = pixels[cand, 1]
-    offsets = [(0.0, 0.0)]
-    if radius is not None and margin > 0:
-        offsets += [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)]
-        r = radius[cand] * margin
-    inside = np.ones(len(cand), dtype=bool)
-    for dx, dy in offsets:
-        cx = x if dx == 0 else x + dx * r
-        cy = y if dy == 0 else y + dy * r
-        cols = np.clip(np.floor(cx).astype(np.int64), 0, w - 1)
-        rows = np.clip(np.floor(cy).astype(np.int64), 0, h - 1)
-        inside &= mask[rows, cols]
-    return cand[inside].astype(np.int64)
-
-
 def choose_smallest_confident(masks: np.ndarray, scores: np.ndarray, min_pred_iou: float,
                               rule: str = "smallest", max_area: float | None = None) -> int | None:
     """Pick one of SAM's 3 candidates, or None.
 
     ``smallest`` (the spec): the smallest-area candidate, rejected if its predicted IoU is below
     ``min_pred_iou``. ``smallest-confident``: the smallest among the candidates whose predicted IoU reaches
-    ``min_pred_iou``. Candidates larger than ``max_area`` pixels (whole-object masks) are never chosen.
+    ``min_pred_iou``. Empty candidates, and those larger than ``max_area`` pixels (whole-object masks), are
+    never chosen (:func:`zerops.geometry.masks.select_candidates` with those as not allowed).
 
     Args:
         masks: (3, H, W) bool candidates; scores: (3,) predicted IoUs.
     """
     areas = masks.reshape(len(masks), -1).sum(axis=1)
-    ok = areas > 0
+    allowed = areas > 0
     if max_area is not None:
-        ok &= areas <= max_area
-    if rule == "smallest-confident":
-        ok &= scores >= min_pred_iou
-    cand = np.flatnonzero(ok)
-    if len(cand) == 0:
-        return None
-    k = int(cand[np.argmin(areas[cand])])
-    return k if scores[k] >= min_pred_iou else None
+        allowed &= areas <= max_area
+    rule = "smallest-confident" if rule == "smallest-confident" else "smallest"
+    idx, ok = select_candidates(areas[None], np.asarray(scores)[None], rule, min_pred_iou, allowed[None])
+    return int(idx[0]) if ok[0] else None
 
 
 @dataclass
@@ -156,7 +119,7 @@ def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, 
     Args:
         groups: list of (G_i,) int64 sorted point-index arrays (not modified).
         visible: (N,) bool surface visibility and pixels: (N, 2) float projections in the target view.
-        radius, margin: splat radii (N,) in pixels and the lifting margin (see :func:`lift_mask`).
+        radius, margin: splat radii (N,) in pixels and the lifting margin (see :func:`zerops.geometry.masks.lift_mask`).
         neighbors: (N, k) nearest-neighbour indices for interior prompts (``config.interior_prompts``).
         object_pixels: foreground pixels of the view, for the whole-object filter.
     Returns:

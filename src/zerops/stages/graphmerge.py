@@ -70,10 +70,6 @@ class MergeTree:
             return self.leaf_labels(self.n_leaves - max(int(n_parts), 1))
         return self.leaf_labels(self.n_merges_at(-np.inf if threshold is None else threshold))
 
-    def levels(self, thresholds: np.ndarray) -> list[int]:
-        """Number of clusters at each threshold."""
-        return [self.n_leaves - self.n_merges_at(t) for t in thresholds]
-
 
 def agglomerate(n_nodes: int, edges: np.ndarray, affinity: np.ndarray, strength: np.ndarray | None = None,
                 sizes: np.ndarray | None = None, first: np.ndarray | None = None) -> MergeTree:

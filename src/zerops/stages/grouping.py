@@ -15,8 +15,8 @@ from scipy import ndimage
 
 from zerops.config import GroupingConfig
 from zerops.geometry.clustering import largest_cluster
+from zerops.geometry.masks import box_iou, lift_mask, mask_boxes
 from zerops.geometry.pointops import farthest_point_sampling
-from zerops.stages.extension import lift_mask
 
 AmgDecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
 
@@ -29,34 +29,16 @@ class GroupingStats:
     groups: int = 0           # 3D groups after lifting
 
 
-def mask_boxes(masks: np.ndarray) -> np.ndarray:
-    """(M, H, W) bool → (M, 4) float xyxy boxes (inclusive pixel extents + 1); empty masks give zeros."""
-    boxes = np.zeros((len(masks), 4), dtype=np.float64)
-    for i, m in enumerate(masks):
-        rows = np.flatnonzero(m.any(axis=1))
-        cols = np.flatnonzero(m.any(axis=0))
-        if len(rows):
-            boxes[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
-    return boxes
-
-
 def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression on xyxy boxes; returns kept indices in decreasing score order."""
     order = np.argsort(-scores, kind="stable")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep: list[int] = []
     suppressed = np.zeros(len(boxes), dtype=bool)
     for i in order:
         if suppressed[i]:
             continue
         keep.append(int(i))
-        x1 = np.maximum(boxes[i, 0], boxes[:, 0])
-        y1 = np.maximum(boxes[i, 1], boxes[:, 1])
-        x2 = np.minimum(boxes[i, 2], boxes[:, 2])
-        y2 = np.minimum(boxes[i, 3], boxes[:, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        iou = inter / np.maximum(areas[i] + areas - inter, 1e-9)
-        suppressed |= iou > iou_threshold
+        suppressed |= box_iou(boxes[i], boxes) > iou_threshold
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -119,7 +101,7 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
             pixels (N, 2) and index_map (H, W) are its maps.
         config: the prompts, thresholds, ``batch_size`` (prompts per decode) and ``skip_covered`` (``fast``
             preset: skip a prompt whose pixel is already inside an accepted mask).
-        radius, margin: splat radii (N,) in pixels and the lifting margin (see ``extension.lift_mask``).
+        radius, margin: splat radii (N,) in pixels and the lifting margin (see ``geometry.masks.lift_mask``).
     Returns:
         list of sorted int64 point-index arrays (almost disjoint).
     """

@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 
 from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
+from zerops.geometry import masks as maskops
 from zerops.geometry.pointops import farthest_point_sampling, knn, point_spacing
 
 
@@ -51,15 +52,10 @@ class Superpoints:
 
 def fill_nearest(labels: np.ndarray, xyz: np.ndarray) -> np.ndarray:
     """(N,) labels with every −1 replaced by the label of its nearest labelled point (all −1 → all 0)."""
-    labels = np.asarray(labels, dtype=np.int64).copy()
-    bad = labels < 0
-    if not bad.any():
-        return labels
-    if bad.all():
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) and (labels < 0).all():
         return np.zeros_like(labels)
-    _, nn = cKDTree(xyz[~bad]).query(xyz[bad], k=1)
-    labels[bad] = labels[~bad][nn]
-    return labels
+    return maskops.fill_nearest(labels, xyz)
 
 
 def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndarray:
@@ -74,7 +70,7 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
     centers = xyz[farthest_point_sampling(xyz, k)].astype(np.float64)
     assign = np.zeros(m, dtype=np.int64)
     for _ in range(max(int(iterations), 1)):
-        _, assign = cKDTree(centers).query(xyz, k=1)
+        assign = maskops.nearest_index(centers, xyz)
         counts = np.bincount(assign, minlength=k)
         sums = np.zeros((k, 3))
         np.add.at(sums, assign, xyz)

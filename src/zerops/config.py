@@ -243,6 +243,14 @@ class GraphConfig:
                                      # error rate is estimated per object from how often views disagree)
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
     n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
+    edge_k: int = 10                 # superpoint graph: k-NN pairs across a boundary make an edge …
+    edge_eps_factor: float = 3.0     # … within this × the cloud's point spacing
+    max_island: float = 0.01         # graph pieces under this share of the points are bridged to the nearest
+    evidence_min_seen: int = 2       # support: a mask sees a superpoint when it sees this many of its points
+    affinity_power: float = 1.0      # support: edge affinity = co-membership ** this
+    support_min_visible: float = 0.1  # auto: a view counts for a node when it sees this share of its points
+    support_prior_views: float = 1.0  # auto: support shrunk towards support_prior as if this many views agreed
+    support_partial_prior: float = 0.1  # auto: the prior of a node that holds part of a geometric region
 
     def __post_init__(self) -> None:
         _check(self, "graph", dict(
@@ -253,7 +261,9 @@ class GraphConfig:
             threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
             vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT,
             vote_threshold=_Range(0, 1, True, True),
-            vote_min_error=_Range(0, 0.5, lo_open=True)))
+            vote_min_error=_Range(0, 0.5, lo_open=True), edge_k=_K, edge_eps_factor=_NONNEG, max_island=_UNIT,
+            evidence_min_seen=_Range(1, MAX_POINTS), affinity_power=_POS, support_min_visible=_UNIT,
+            support_prior_views=_NONNEG, support_partial_prior=_UNIT))
 
 
 @dataclass(frozen=True)

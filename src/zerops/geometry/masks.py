@@ -3,7 +3,7 @@
 - :func:`mask_boxes` — (M, H, W) masks to xyxy boxes, vectorized;
 - :func:`box_iou` — IoU of one box with many;
 - :func:`select_candidates` — pick one of a prompt's C candidate masks (smallest, smallest-confident, best);
-- :func:`lift_mask` — a 2D mask to the visible points inside it;
+- :func:`lift_mask` — a 2D mask to the visible points inside it; :class:`Lifter` — to a 3D group;
 - :func:`nearest_index`, :func:`fill_nearest` — nearest-point lookups and the −1 label fill;
 - :func:`pack_rows`, :func:`unpack_rows` — bit-packed (M, N) bool matrices (mask × point membership).
 
@@ -12,10 +12,15 @@ that every layer above may use them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from zerops.geometry.clustering import largest_cluster
+
 __all__ = ["mask_boxes", "box_iou", "select_candidates", "lift_mask", "nearest_index", "fill_nearest",
-           "pack_rows", "unpack_rows", "SELECTION_RULES"]
+           "pack_rows", "unpack_rows", "Lifter", "SELECTION_RULES"]
 
 SELECTION_RULES = ("smallest", "smallest-confident", "best")
 _NEVER = np.iinfo(np.int64).max
@@ -115,6 +120,26 @@ def lift_mask(mask: np.ndarray, pixels: np.ndarray, seen: np.ndarray, radius: np
         rows = np.clip(np.floor(cy).astype(np.int64), 0, h - 1)
         inside &= mask[rows, cols]
     return cand[inside].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Lifter:
+    """How one run turns a view's 2D mask into a 3D group: :func:`lift_mask` with ``margin``, then the
+    largest DBSCAN cluster (``eps``, ``min_points``) of the lifted points of ``xyz``."""
+
+    xyz: np.ndarray
+    eps: float
+    min_points: int
+    margin: float = 0.5
+
+    def group(self, mask: np.ndarray, view: Any) -> np.ndarray:
+        """Sorted int64 point indices (empty when nothing survives) of ``mask`` (H, W) in ``view`` (an object
+        with ``seen``, ``pixels`` and ``radius``, e.g. ``RenderedView``)."""
+        pts = lift_mask(mask, view.pixels, view.seen, view.radius, self.margin)
+        if len(pts) == 0:
+            return pts
+        core = largest_cluster(pts, self.xyz, self.eps, self.min_points)
+        return np.sort(core).astype(np.int64) if len(core) else core
 
 
 def nearest_index(points: np.ndarray, queries: np.ndarray) -> np.ndarray:

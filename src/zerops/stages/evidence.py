@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from zerops.config import GraphConfig
 from zerops.geometry.masks import pack_rows, unpack_rows
 
 
@@ -117,7 +118,7 @@ def _won_pixel_majority(masks: np.ndarray, front: np.ndarray, idx: np.ndarray, i
 
 
 def superpoint_evidence(ev: MaskEvidence, label: np.ndarray, n_super: int,
-                        min_seen: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        min_seen: int = GraphConfig.evidence_min_seen) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per mask and superpoint: coverage and visibility.
 
     Args:
@@ -145,7 +146,7 @@ def superpoint_evidence(ev: MaskEvidence, label: np.ndarray, n_super: int,
 
 
 def edge_affinity(F: np.ndarray, V: np.ndarray, w: np.ndarray, edges: np.ndarray,
-                  power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                  power: float = GraphConfig.affinity_power) -> tuple[np.ndarray, np.ndarray]:
     """Soft co-membership of adjacent superpoints.
 
     For edge (a, b), over the masks m whose view sees both: ``sum w_m min(F_ma, F_mb) /

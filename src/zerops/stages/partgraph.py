@@ -143,7 +143,8 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     sp = superpoints if superpoints is not None else compute_superpoints(
         xyz, rgb, angle_deg=config.angle_deg, color_dist=config.color_dist, min_region=config.min_region,
         size_fraction=config.size_fraction, min_size=config.min_size, normal_k=config.normal_k,
-        crease_normal_k=config.crease_normal_k, max_variation=config.max_variation or None)
+        crease_normal_k=config.crease_normal_k, max_variation=config.max_variation or None,
+        eps_factor=config.edge_eps_factor, k=config.edge_k, max_island=config.max_island)
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     if config.merge not in ("votes", "support"):
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
@@ -158,15 +159,16 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
                          support=np.zeros(sp.count + len(tree.merges)), masks=len(ev), min_part=config.min_part,
                          vote_threshold=config.vote_threshold, view_error=error)
     if len(ev):
-        F, V, _ = superpoint_evidence(ev, sp.label, sp.count)
-        sam, _ = edge_affinity(F, V, mask_weights(ev, config.size_power), sp.edges)
+        F, V, _ = superpoint_evidence(ev, sp.label, sp.count, min_seen=config.evidence_min_seen)
+        sam, _ = edge_affinity(F, V, mask_weights(ev, config.size_power), sp.edges, power=config.affinity_power)
     else:
         sam = np.full(len(sp.edges), np.nan)
     affinity = np.where(np.isnan(sam), 0.5, sam) + config.prior * (same_region - 0.5)
     tree = agglomerate(sp.count, sp.edges, affinity, sp.strength, sp.sizes(),
                        first=same_region > 0 if config.regions_first else None)
     support = node_support(tree, ev, sp.label, max_share=config.support_max_share, prior=config.support_prior,
-                           region=sp.region)
+                           region=sp.region, min_visible=config.support_min_visible,
+                           prior_views=config.support_prior_views, partial_prior=config.support_partial_prior)
     return PartGraph(superpoints=sp, evidence=sam, affinity=affinity, tree=tree, support=support, masks=len(ev),
                      margin=config.cut_margin, min_part=config.min_part, join_regions=config.join_regions)
 

@@ -92,9 +92,11 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
 def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
                         angle_deg: float = GraphConfig.angle_deg, color_dist: float | None = GraphConfig.color_dist,
                         min_region: float = GraphConfig.min_region, size_fraction: float = GraphConfig.size_fraction,
-                        min_size: int = GraphConfig.min_size, eps_factor: float = 3.0, k: int = 10,
-                        normal_k: int = GraphConfig.normal_k, crease_normal_k: int = GraphConfig.crease_normal_k,
-                        max_variation: float | None = GraphConfig.max_variation) -> Superpoints:
+                        min_size: int = GraphConfig.min_size, eps_factor: float = GraphConfig.edge_eps_factor,
+                        k: int = GraphConfig.edge_k, normal_k: int = GraphConfig.normal_k,
+                        crease_normal_k: int = GraphConfig.crease_normal_k,
+                        max_variation: float | None = GraphConfig.max_variation,
+                        max_island: float = GraphConfig.max_island) -> Superpoints:
     """Regions (normal / color continuity) cut into chunks of at most ``max(min_size, size_fraction × N)``.
 
     Args:
@@ -129,12 +131,12 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
         chunk = split_region(xyz[idx], cap)
         label[idx] = len(region_of) + chunk
         region_of.extend([r if base_of is None else int(base_of[r])] * (int(chunk.max()) + 1))
-    edges, strength = superpoint_graph(xyz, label, k=k, eps=eps_factor * point_spacing(xyz))
+    edges, strength = superpoint_graph(xyz, label, k=k, eps=eps_factor * point_spacing(xyz), max_island=max_island)
     return Superpoints(label=label, region=np.asarray(region_of, dtype=np.int64), edges=edges, strength=strength)
 
 
-def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10,
-                     eps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = GraphConfig.edge_k, eps: float | None = None,
+                     max_island: float = GraphConfig.max_island) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency of the segments of ``label`` ((N,) int64 ≥ 0): (E, 2) pairs a < b and (E,) strengths
     (k-NN point pairs across the boundary within ``eps`` or within 1.5 × the larger of the two points' local
     spacing, the median of their k-NN distances: parts sampled sparser than the cloud's median stay
@@ -151,7 +153,7 @@ def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10,
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     # small pieces no k-NN pair joins to the rest (a dense clump whose neighbours all lie inside it) get one
     # edge from their point nearest to another piece, so that they can still join a part
-    lo, hi = _bridge_islands(xyz, label, lo, hi)
+    lo, hi = _bridge_islands(xyz, label, lo, hi, max_island)
     if len(lo) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     pairs, counts = np.unique(np.stack([lo, hi], axis=1), axis=0, return_counts=True)
@@ -159,7 +161,7 @@ def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10,
 
 
 def _bridge_islands(xyz: np.ndarray, label: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    max_island: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+                    max_island: float = GraphConfig.max_island) -> tuple[np.ndarray, np.ndarray]:
     """Edge lists (lo, hi) plus one edge per small island of the segment graph (under ``max_island`` of the
     points) to its nearest other piece, repeated while there are such islands (two clumps side by side first
     join each other, then the rest). Larger pieces stay apart: separate parts, not stray clumps."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from zerops.config import GraphConfig
 from zerops.stages.evidence import MaskEvidence
 from zerops.stages.graphmerge import MergeTree, renumber_by_weight
 
@@ -27,9 +28,11 @@ def node_members(tree: MergeTree) -> csr_matrix:
     return csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n + k, n))
 
 
-def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, max_share: float = 0.9,
-                 min_visible: float = 0.1, prior: float = 0.3, prior_views: float = 1.0,
-                 region: np.ndarray | None = None, partial_prior: float = 0.1) -> np.ndarray:
+def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray,
+                 max_share: float = GraphConfig.support_max_share,
+                 min_visible: float = GraphConfig.support_min_visible, prior: float = GraphConfig.support_prior,
+                 prior_views: float = GraphConfig.support_prior_views, region: np.ndarray | None = None,
+                 partial_prior: float = GraphConfig.support_partial_prior) -> np.ndarray:
     """(nodes,) support in [0, 1] of every tree node (see the module doc).
 
     Args:

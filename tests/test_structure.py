@@ -161,3 +161,18 @@ def test_the_layer_check_fails_on_an_upward_import():
 
 def test_imports_go_down_the_layers():
     assert upward_imports(import_graph()) == {}
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_long_functions_give_a_reason():
+    """A function over 60 lines says why in its docstring (a line starting ``Long:``), or is split."""
+    long = []
+    for path, _ in _modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES and "Long:" not in (ast.get_docstring(node)
+                                                                                           or ""):
+                    long.append(f"{path.relative_to(SRC)}:{node.name}")
+    assert long == []

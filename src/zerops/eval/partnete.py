@@ -147,6 +147,7 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False,  # noqa: C9
     arrays (a malicious file raises :class:`ZeropsError` instead of running code). ``allow_pickle=True``
     uses ``np.load(allow_pickle=True)`` -- only for files you trust. ``n_points``: the cloud's size; a
     ``label.npz`` whose headers declare other row counts is refused before anything is unpacked.
+    Long: a reader: one check per label format and failure, in order.
     """
     from zerops.io.readers import NPY_ERRORS, check_npy_file, check_rows
 

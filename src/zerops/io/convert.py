@@ -321,6 +321,7 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
 
     up: the asset's up axis, y or z (auto: z for URDF, y otherwise); the output is y-up.
     ``outer`` passes n_views / resolution to :func:`zerops.geometry.outersurface.sample_outer_surface`.
+    Long: load, sample, label and write in order; nothing is written when a step fails.
     """
     from zerops.io.labelfiles import write_partnete_shape
 

@@ -37,7 +37,10 @@ def _pcd_header(raw: bytes, path: Path) -> tuple[dict[str, list[str]], int]:
 
 # complexity: a reader: header fields and three DATA encodings checked in order
 def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:  # noqa: C901
-    """PCD v0.7 (DATA ascii, binary or binary_compressed); fields x y z [rgb|rgba] [normal_x normal_y normal_z]."""
+    """PCD v0.7 (DATA ascii, binary or binary_compressed); fields x y z [rgb|rgba] [normal_x normal_y normal_z].
+
+    Long: a reader that checks the header and the three DATA encodings in file order, one error per failure.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:

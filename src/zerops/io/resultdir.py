@@ -208,7 +208,10 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
 
 # complexity: a loader: one check per file and field of a result folder
 def load_result(folder: str | os.PathLike) -> ResultDir:  # noqa: C901
-    """Load and check a result folder (``parts.npz`` + ``summary.json``)."""
+    """Load and check a result folder (``parts.npz`` + ``summary.json``).
+
+    Long: one check per file and field of a result folder, in order.
+    """
     path = Path(folder)
     if not path.exists():
         raise ZeropsError(f"{path}: result folder not found")

@@ -143,6 +143,7 @@ def decoder_weights(model) -> dict[str, np.ndarray]:
 
 
 def _torch_decoder_class():  # noqa: C901 (builds the torch module class; its methods count toward it)
+    """Long: a class factory (torch is imported lazily); its lines are the methods of the one class it builds."""
     import torch
     from torch import nn
 

@@ -131,6 +131,7 @@ def sve(groups: list[np.ndarray], view: int, rendered: Any, tools: SveTools,  # 
         tools: the run's decoder, lifter, interior-prompt neighbours, memo and counters.
     Returns:
         (new groups, whether any group grew).
+    Long: the SVE step of METHOD.md §3.2 (prompt, decode, choose, lift, union) kept whole.
     """
     stats, memo, xyz = tools.stats, tools.memo, tools.lift.xyz
     visible, pixels = rendered.seen, rendered.pixels

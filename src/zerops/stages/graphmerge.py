@@ -83,6 +83,7 @@ def agglomerate(n_nodes: int, edges: np.ndarray, affinity: np.ndarray, strength:
             that every region is a node of the tree); the recorded values stay the true mean affinities.
     Returns:
         The :class:`MergeTree` of all merges until no edge is left. Ties: the lower cluster pair first.
+    Long: one agglomeration loop whose heap and cluster state the steps share.
     """
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     affinity = np.asarray(affinity, dtype=np.float64)

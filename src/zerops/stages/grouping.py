@@ -101,6 +101,7 @@ def initial_groups(view: int, rendered: Any, decode: AmgDecodeFn, lift: Lifter, 
             preset: skip a prompt whose pixel is already inside an accepted mask).
     Returns:
         list of sorted int64 point-index arrays (almost disjoint).
+    Long: METHOD.md §3.1 steps 1–6 in order, one block each.
     """
     stats = stats if stats is not None else GroupingStats()
     pixels, index_map = rendered.pixels, rendered.index_map

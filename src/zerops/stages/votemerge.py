@@ -214,6 +214,7 @@ def vote_merge(feats: VoteFeatures, edges: np.ndarray, strength: np.ndarray, sam
     Args:
         feats: per-superpoint features (:func:`superpoint_features`). edges: (E, 2) adjacent superpoints;
         strength: (E,) boundary size; same_region: (E,) bool; sizes: (S,) points per superpoint.
+    Long: one agglomeration loop whose heap and cluster state the steps share.
     """
     n = len(sizes)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)

@@ -39,6 +39,7 @@ def _legs(a: Assembly, rng: np.random.Generator, pos: np.ndarray, top: float, bo
 
 
 def chair(rng: np.random.Generator, names: list[str]) -> Assembly:
+    """Long: procedural geometry, one statement per part of the object."""
     a = Assembly("Chair", names)
     a.slot("seat", "fabric", "wood", "plastic")
     a.slot("frame", "wood", "metal", "plastic")
@@ -111,6 +112,7 @@ def chair(rng: np.random.Generator, names: list[str]) -> Assembly:
 
 
 def table(rng: np.random.Generator, names: list[str]) -> Assembly:
+    """Long: procedural geometry, one statement per part of the object."""
     a = Assembly("Table", names)
     a.slot("top", "wood", "wood", "plastic", "metal")
     a.slot("frame", "wood", "metal", "plastic")

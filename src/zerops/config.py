@@ -237,6 +237,7 @@ class GraphConfig:
     vote_min_score: float = 0.9      # votes: a candidate is confident at this predicted IoU
     vote_prior: float = 0.6          # votes: P(one part) = 0.5 ± this / 2 inside one region / across regions
     vote_nested: float = 0.0         # votes: two segments inside one larger kept mask vote this much "together"
+    vote_min_seen: float = 3.0       # votes: a view votes on two segments when it sees this many points of each
     vote_nms: float = 0.8            # votes: kept masks overlapping by more than this point IoU are duplicates
     vote_threshold: float = 0.5      # votes: merge while the affinity (share of agreeing views) is >= this
     vote_min_error: float = 0.05     # votes: a view's vote is trusted at most as one wrong this often (the
@@ -259,7 +260,7 @@ class GraphConfig:
             mask_min_score=_UNIT, size_power=_Range(0, 100), prior=_Range(0, 10), cut=GRAPH_CUTS,
             cut_margin=_Range(0, 10), support_max_share=_SHARE, support_prior=_UNIT, min_part=_UNIT,
             threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
-            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT,
+            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT, vote_min_seen=_NONNEG,
             vote_threshold=_Range(0, 1, True, True),
             vote_min_error=_Range(0, 0.5, lo_open=True), edge_k=_K, edge_eps_factor=_NONNEG, max_island=_UNIT,
             evidence_min_seen=_Range(1, MAX_POINTS), affinity_power=_POS, support_min_visible=_UNIT,

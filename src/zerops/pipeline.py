@@ -381,7 +381,7 @@ def _record(run: _Run, view: int, masks: np.ndarray, scores: np.ndarray, source:
     """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
     if run.evidence is not None:
         v = run.views[view]
-        run.evidence.add_view_masks(view, masks, scores, v.seen, v.pixels, source, index_map=v.index_map)
+        run.evidence.add_view_masks(view, masks, scores, v, source)
 
 
 def _identity(model: Any) -> str:

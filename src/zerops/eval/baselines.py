@@ -52,7 +52,7 @@ def superpoints_oracle(size_fraction: float = GraphConfig.size_fraction,
 
     def run(shape: PartNetEShape) -> Prediction:
         xyz, _, _ = normalize(shape.cloud.xyz)
-        sp = compute_superpoints(xyz, shape.cloud.rgb, size_fraction=size_fraction, min_size=min_size)
+        sp = compute_superpoints(xyz, shape.cloud.rgb, GraphConfig(size_fraction=size_fraction, min_size=min_size))
         return Prediction(part=oracle_merge(sp.label, shape.instance))
 
     return run

@@ -14,6 +14,7 @@ the two superpoints' memberships over the masks of views that see both (1: alway
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -46,20 +47,21 @@ class MaskEvidence:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def add_view_masks(self, view: int, masks: np.ndarray, scores: np.ndarray, seen: np.ndarray,
-                       pixels: np.ndarray, source: str = "", min_points: int = 1,
-                       index_map: np.ndarray | None = None) -> None:
+    def add_view_masks(self, view: int, masks: np.ndarray, scores: np.ndarray, rendered: Any,
+                       source: str = "", min_points: int = 1) -> None:
         """Record every non-empty candidate of one decode call.
 
         Args:
             view: the view index. masks: (B, C, H, W) bool candidates; scores: (B, C) predicted IoUs.
-            seen: (N,) bool visible-surface points of the view; pixels: (N, 2) their (col, row) projections.
+            rendered: the view (``RenderedView``-like): ``seen`` (N,) bool visible-surface points, ``pixels``
+                (N, 2) their (col, row) projections and, optionally, ``index_map``.
             min_points: candidates covering fewer seen points are skipped.
             index_map: (H, W) front-most point of every pixel (−1 background). Given, a point that is
                 front-most somewhere is in a mask when most of the pixels it wins are: near a part boundary
                 a neighbour's splat often covers a point's centre pixel, so the centre alone mislabels it
                 (5–15 % of the seen points of sparse clouds). Points that win no pixel use their centre.
         """
+        seen, pixels, index_map = rendered.seen, rendered.pixels, getattr(rendered, "index_map", None)
         masks = np.asarray(masks)
         if masks.size == 0:
             return

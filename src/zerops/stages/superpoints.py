@@ -89,30 +89,27 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
     return out
 
 
-def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
-                        angle_deg: float = GraphConfig.angle_deg, color_dist: float | None = GraphConfig.color_dist,
-                        min_region: float = GraphConfig.min_region, size_fraction: float = GraphConfig.size_fraction,
-                        min_size: int = GraphConfig.min_size, eps_factor: float = GraphConfig.edge_eps_factor,
-                        k: int = GraphConfig.edge_k, normal_k: int = GraphConfig.normal_k,
-                        crease_normal_k: int = GraphConfig.crease_normal_k,
-                        max_variation: float | None = GraphConfig.max_variation,
-                        max_island: float = GraphConfig.max_island) -> Superpoints:
+def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None,
+                        config: GraphConfig | None = None) -> Superpoints:
     """Regions (normal / color continuity) cut into chunks of at most ``max(min_size, size_fraction × N)``.
 
     Args:
         xyz: (N, 3) points (any scale). rgb: (N, 3) colors in [0, 1] or None.
-        angle_deg, color_dist, min_region, eps_factor, normal_k, max_variation: the region growing of
-            ``components`` (with few normal neighbours and the crease gate, so creases cut regions).
-        size_fraction, min_size: the size cap of a superpoint.
-        k: neighbours per point for the adjacency graph.
+        config: (default ``GraphConfig()``) ``angle_deg``, ``color_dist``, ``min_region``, ``edge_eps_factor``,
+            ``normal_k``, ``crease_normal_k``, ``max_variation``: the region growing of ``components`` (with few
+            normal neighbours and the crease gate, so creases cut regions); ``size_fraction``, ``min_size``: the
+            size cap of a superpoint; ``edge_k``, ``max_island``: the adjacency graph.
     """
     from zerops.geometry.components import segment_components
 
+    c = config if config is not None else GraphConfig()
+    eps_factor, normal_k, crease_normal_k = c.edge_eps_factor, c.normal_k, c.crease_normal_k
+    max_variation = c.max_variation or None
     xyz = np.asarray(xyz, dtype=np.float64)
     n = len(xyz)
     if n < 4:
         raise ZeropsError(f"need at least 4 points for superpoints, got {n}")
-    common = dict(eps_factor=eps_factor, angle_deg=angle_deg, color_dist=color_dist, min_region=min_region)
+    common = dict(eps_factor=eps_factor, angle_deg=c.angle_deg, color_dist=c.color_dist, min_region=c.min_region)
     regions = fill_nearest(segment_components(xyz, rgb, normal_k=normal_k, **common), xyz)
     base_of = None
     if crease_normal_k:     # atoms also cut where a crease-sensitive growing cuts; regions stay the baseline's
@@ -121,7 +118,7 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
         pairs, regions = np.unique(np.stack([regions, fine], axis=1), axis=0, return_inverse=True)
         regions = regions.reshape(-1)
         base_of = pairs[:, 0]
-    cap = max(int(min_size), int(round(size_fraction * n)))
+    cap = max(int(c.min_size), int(round(c.size_fraction * n)))
     label = np.empty(n, dtype=np.int64)
     region_of: list[int] = []
     for r in range(int(regions.max()) + 1):
@@ -131,7 +128,8 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
         chunk = split_region(xyz[idx], cap)
         label[idx] = len(region_of) + chunk
         region_of.extend([r if base_of is None else int(base_of[r])] * (int(chunk.max()) + 1))
-    edges, strength = superpoint_graph(xyz, label, k=k, eps=eps_factor * point_spacing(xyz), max_island=max_island)
+    edges, strength = superpoint_graph(xyz, label, k=c.edge_k, eps=eps_factor * point_spacing(xyz),
+                                       max_island=c.max_island)
     return Superpoints(label=label, region=np.asarray(region_of, dtype=np.int64), edges=edges, strength=strength)
 
 

@@ -6,13 +6,14 @@ ZEROPS  = $(VENV)/bin/zerops
 STAMP   = $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: all venv models demo test test-fast bench bench-render bench-sam bench-memory bench-evidence e2e realdev clean help
+.PHONY: all venv models demo lint test test-fast bench bench-render bench-sam bench-memory bench-evidence e2e realdev clean help
 
 all: demo
 
 help:
 	@echo "make demo        set up .venv, fetch the embedded model, segment examples/chair.ply into out/demo"
-	@echo "make test        the test suite (fetches the embedded model first)"
+	@echo "make lint        ruff (pyflakes, pycodestyle, import order, bugbear, complexity) on src tests bench"
+	@echo "make test        lint, then the test suite (fetches the embedded model first)"
 	@echo "make e2e         headless-browser test of the HTML viewer (installs Debian's chromium if missing)"
 	@echo "make bench       renderer benchmark (bench/render.json)"
 	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
@@ -38,10 +39,13 @@ demo: models
 	$(ZEROPS) view $(DEMO_OUT)
 	@echo "demo output: $(DEMO_OUT)/views.png (parts colored), $(DEMO_OUT)/viewer.html (interactive), $(DEMO_OUT)/parts.ply, $(DEMO_OUT)/summary.json"
 
-test: models
+lint: $(STAMP)
+	$(PY) -m ruff check src tests bench
+
+test: lint models
 	$(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -m "not slow and not model"
 
 # needs no model; sets up .venv only when it is missing (its stamp would reinstall everything)

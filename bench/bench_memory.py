@@ -49,12 +49,14 @@ def main() -> int:
         proc = subprocess.run([sys.executable, "-c", CHILD, str(n), args.segmenter, args.preset],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            print(f"{n} points: failed ({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode})")
+            why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
+            print(f"{n} points: failed ({why})")
             return 1
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"{n:>9,d} points: peak RSS {row['peak_rss_mb']:7.0f} MB, {row['seconds']:6.1f} s, "
-              f"{row['parts']} parts" + (f" (SAM work on {row['subsampled_to']:,d} points)" if row["subsampled_to"] else ""))
+              f"{row['parts']} parts"
+              + (f" (SAM work on {row['subsampled_to']:,d} points)" if row["subsampled_to"] else ""))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": platform.platform(), "when": time.strftime("%Y-%m-%d %H:%M"),
                                           "preset": args.preset, "segmenter": args.segmenter, "rows": rows},

@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 def write_sheet(root: Path, path: Path, shapes: tuple[str, ...] = SHEET) -> None:
     """Two views per shape: points colored by part instance, then by their own colors."""
     from zerops.config import RenderConfig
-    from zerops.io.palette import part_colors
     from zerops.eval.partnete import load_partnete_shape
+    from zerops.io.palette import part_colors
     from zerops.render.renderer import Renderer, normalize
     from zerops.viz.sheets import contact_sheet, save_png
 

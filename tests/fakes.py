@@ -80,8 +80,8 @@ def dying_components(die_marker: str = "", **options):
 def make_result(folder, xyz: np.ndarray, part: np.ndarray, names: list[str] | None = None,
                 part_class: list[int] | None = None, source: str | None = None):
     """A result folder as `zerops segment` writes it (no views), parts named when ``names`` is given."""
+    from zerops.output import write_segment_outputs
     from zerops.result import PartResult
-    from zerops.io.results import write_segment_outputs
 
     part = np.asarray(part, dtype=np.int64)
     n_parts = int(part.max()) + 1

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from zerops.eval.ablation import grid_rows, parse_sweep
 from zerops.errors import ZeropsError
+from zerops.eval.ablation import grid_rows, parse_sweep
 
 
 def test_parse_sweep_and_rows():
@@ -31,11 +31,10 @@ def test_parse_sweep_and_rows():
 
 def test_eval_grid_writes_tables_and_reuses_the_stage_cache(tmp_path, capsys):
     from fakes import ColorRegionSegmenter  # noqa: F401
-
     from zerops.cli import main
-    from zerops.io.palette import part_palette
     from zerops.eval.partnete import write_partnete_shape
     from zerops.eval.synthetic import generate_shape
+    from zerops.io.palette import part_palette
 
     s = generate_shape("Table", 1, n_points=3000)
     pal = part_palette(s.instance.max() + 2).astype(np.float32) / 255
@@ -43,7 +42,8 @@ def test_eval_grid_writes_tables_and_reuses_the_stage_cache(tmp_path, capsys):
     write_partnete_shape(tmp_path / "data" / "Table" / "0000", s.xyz, rgb, s.semantic, s.instance,
                          {"category": "Table", "part_names": s.part_names})
     code = main(["eval", str(tmp_path / "data"), "--out", str(tmp_path / "grid"), "--method", "zerops",
-                 "--segmenter", "fakes:ColorRegionSegmenter", "--preset", "fast", "--prompts", "32", "--detector", "oracle:perfect",
+                 "--segmenter", "fakes:ColorRegionSegmenter", "--preset", "fast", "--prompts", "32",
+                 "--detector", "oracle:perfect",
                  "--quiet", "--cache", str(tmp_path / "stages"), "--ablate", "extension,penalty",
                  "--sweep", "merge_threshold=0.3,0.5"])
     assert code == 0

@@ -57,8 +57,8 @@ def test_corrupt_entry_is_a_miss(tmp_path):
 
 def test_pipeline_rerun_with_other_merging_skips_sam(tmp_path):
     from fakes import ColorRegionSegmenter
-    from zerops.pipeline import ZeroPS
     from zerops.eval.synthetic import generate_shape
+    from zerops.pipeline import ZeroPS
 
     shape = generate_shape("Table", seed=1, n_points=3000)
     cloud = np.concatenate([shape.xyz, shape.rgb], axis=1)
@@ -103,8 +103,8 @@ def test_cache_cli_info_and_clear(tmp_path, capsys):
 def test_image_embeddings_are_cached_per_view(tmp_path):
     """A grouping change recomputes the groups but not the views' embeddings."""
     from fakes import ColorRegionSegmenter
-    from zerops.pipeline import ZeroPS
     from zerops.eval.synthetic import generate_shape
+    from zerops.pipeline import ZeroPS
 
     class Exportable(ColorRegionSegmenter):
         supports_embedding_cache = True

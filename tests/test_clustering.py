@@ -4,8 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from zerops.geometry.clustering import dbscan, largest_cluster
 from zerops.errors import ZeropsError
+from zerops.geometry.clustering import dbscan, largest_cluster
 
 
 def line(n, start, step=0.1, axis=0):

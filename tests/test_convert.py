@@ -9,9 +9,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from zerops.cli import main
-from zerops.io.convert import Z_UP_TO_Y_UP, convert_asset, parse_names
 from zerops.errors import ZeropsError
 from zerops.eval.partnete import load_partnete_shape
+from zerops.io.convert import Z_UP_TO_Y_UP, convert_asset, parse_names
 
 REPO = Path(__file__).resolve().parents[1]
 PYBULLET_DATA = REPO / "data" / ".pybullet" / "pybullet_data"
@@ -64,8 +64,8 @@ def write_robot(folder: Path, joints: list[str] | None = None, arm_mesh: str = "
     trimesh.creation.box(extents=(1.0, 1.0, 1.0)).export(folder / "meshes" / "unit_box.stl")
     sx, sy, sz = SIZES["arm"]
     links = {
-        "base": f'<visual><geometry><box size="0.6 0.4 0.3"/></geometry>'
-                f'<material name="slate"><color rgba="0.2 0.4 0.6 1"/></material></visual>',
+        "base": '<visual><geometry><box size="0.6 0.4 0.3"/></geometry>'
+                '<material name="slate"><color rgba="0.2 0.4 0.6 1"/></material></visual>',
         "inner": '<visual><geometry><box size="0.1 0.1 0.1"/></geometry></visual>',
         "arm": f'<visual>{_origin(V_ARM)}<geometry><mesh filename="{arm_mesh}" scale="{sx} {sy} {sz}"/>'
                f'</geometry></visual>',

@@ -17,8 +17,15 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from zerops.detectors import Detections, get_detector  # noqa: E402
-from zerops.detectors.hf import (HFDetector, _preprocess, join_phrases, normalized_to_pixels,  # noqa: E402
-                                 pack_phrases, phrase_logits, token_phrase_index)
+from zerops.detectors.hf import (  # noqa: E402
+    HFDetector,
+    _preprocess,
+    join_phrases,
+    normalized_to_pixels,
+    pack_phrases,
+    phrase_logits,
+    token_phrase_index,
+)
 from zerops.errors import ZeropsError  # noqa: E402
 
 WORDS = ["arm", "back", "leg", "seat", "cushion", "wheel", "of", "a", "an", "chair"]
@@ -359,9 +366,8 @@ def test_segment_cli_with_a_tiny_owl_detector(tmp_path, capsys):
     consistent: every kept box has a score >= 0.5 and a label among the part names)."""
     from fakes import ColorRegionSegmenter  # noqa: F401
     from zerops.cli import main
-    from zerops.io.cloud import make_cloud
-    from zerops.io.ply import write_cloud_ply
     from zerops.eval.synthetic import generate_shape
+    from zerops.io.ply import write_cloud_ply
 
     folder = tmp_path / "owl"
     folder.mkdir()

@@ -7,8 +7,8 @@ import pytest
 from zerops.errors import ZeropsError
 from zerops.eval.harness import run_eval
 from zerops.eval.methods import get_method, register_method
-from zerops.eval.prediction import Prediction, load_prediction
 from zerops.eval.partnete import write_partnete_shape
+from zerops.eval.prediction import Prediction, load_prediction
 
 
 def square(center, n_side=12, size=1.0):
@@ -173,8 +173,8 @@ def test_registry_and_bad_input(dataset, tmp_path):
 
 
 def test_components_separates_touching_planes_at_a_crease():
-    from zerops.geometry.components import segment_components
     from zerops.eval.metrics import average_iou
+    from zerops.geometry.components import segment_components
 
     u = np.linspace(0, 1, 30)
     a, b = np.meshgrid(u, u)
@@ -200,18 +200,18 @@ def test_eval_zerops_with_oracle_detector_reports_labels(tmp_path, capsys):
     """`zerops eval --method zerops --detector oracle:perfect` scores mIoU and mAP50; the ablation
     switches are part of the run's key; a rerun from the stage cache gives the same report."""
     from fakes import ColorRegionSegmenter  # noqa: F401  (importable as fakes:ColorRegionSegmenter)
-
     from zerops.cli import main
-    from zerops.io.palette import part_palette
     from zerops.eval.synthetic import generate_shape
+    from zerops.io.palette import part_palette
 
     s = generate_shape("Table", 1, n_points=3000)
     pal = part_palette(s.instance.max() + 2).astype(np.float32) / 255
     rgb = np.where(s.instance[:, None] >= 0, pal[np.maximum(s.instance, 0) + 1], 0.5)
     write_partnete_shape(tmp_path / "data" / "Table" / "0000", s.xyz, rgb, s.semantic, s.instance,
                          {"category": "Table", "part_names": s.part_names})
-    args = ["eval", str(tmp_path / "data"), "--method", "zerops", "--segmenter", "fakes:ColorRegionSegmenter", "--preset", "fast",
-            "--prompts", "32", "--detector", "oracle:perfect", "--quiet", "--cache", str(tmp_path / "stages")]
+    args = ["eval", str(tmp_path / "data"), "--method", "zerops", "--segmenter", "fakes:ColorRegionSegmenter",
+            "--preset", "fast", "--prompts", "32", "--detector", "oracle:perfect", "--quiet",
+            "--cache", str(tmp_path / "stages")]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     rep = json.loads((tmp_path / "a" / "report.json").read_text())
     assert rep["overall"]["miou"] > 80 and rep["overall"]["map50"] > 80, rep["overall"]

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import trimesh
 
+from fakes import make_result
 from zerops.cli import main
 from zerops.errors import ZeropsError
 from zerops.io.export import export_parts, label_mesh_faces
 from zerops.io.load import load_cloud
 from zerops.io.palette import part_palette
 from zerops.io.ply import write_cloud_ply
-from fakes import make_result
 
 
 def box_and_post() -> tuple[trimesh.Trimesh, trimesh.Trimesh]:

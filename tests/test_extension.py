@@ -1,10 +1,21 @@
 """The SVE operator and schedule with a scripted segmenter (no model needed)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from zerops.config import ExtensionConfig
-from zerops.stages.extension import DecodeMemo, ExtensionStats, choose_smallest_confident, lift_mask, sve, sve_prompt_points
+from zerops.geometry.masks import Lifter
+from zerops.stages.extension import (
+    DecodeMemo,
+    ExtensionStats,
+    SveTools,
+    choose_smallest_confident,
+    lift_mask,
+    sve,
+    sve_prompt_points,
+)
 
 
 def _scene():
@@ -28,6 +39,13 @@ def _decoder(mask_cols, scores):
             masks[:, k, 0, a:b] = True
         return masks, np.tile(np.asarray(scores, dtype=np.float32), (len(prompts), 1))
     return decode, calls
+
+
+def _sve(groups, decode, xyz, visible, pixels, cfg, memo=None, stats=None):
+    """One SVE step into view 0 (no splat radius, no index map), DBSCAN eps 0.015 and 1 point."""
+    view = SimpleNamespace(seen=visible, pixels=pixels, radius=None)
+    tools = SveTools(decode, Lifter(xyz, 0.015, 1), memo=memo, stats=stats if stats is not None else ExtensionStats())
+    return sve(groups, 0, view, tools, cfg)
 
 
 def test_smallest_confident_rule_and_whole_object_filter():
@@ -57,11 +75,11 @@ def test_union_only_when_sharing_a_point():
     group = np.arange(0, 5, dtype=np.int64)
     # the smallest candidate covers points 5..9: no shared point -> no union
     decode, _ = _decoder([(5, 10), (0, 15), (0, 20)], [0.9, 0.9, 0.9])
-    out, grew = sve([group], 0, decode, xyz, visible, pixels, cfg, eps=0.015, min_points=1)
+    out, grew = _sve([group], decode, xyz, visible, pixels, cfg)
     assert not grew and np.array_equal(out[0], group)
     # candidate 4..9 shares point 4 -> union 0..9
     decode, _ = _decoder([(4, 10), (0, 15), (0, 20)], [0.9, 0.9, 0.9])
-    out, grew = sve([group], 0, decode, xyz, visible, pixels, cfg, eps=0.015, min_points=1)
+    out, grew = _sve([group], decode, xyz, visible, pixels, cfg)
     assert grew and out[0].tolist() == list(range(10))
 
 
@@ -69,10 +87,10 @@ def test_min_overlap_rejects_masks_that_miss_the_group():
     xyz, index_map, pixels, visible = _scene()
     group = np.arange(0, 5, dtype=np.int64)
     decode, _ = _decoder([(4, 10), (0, 15), (0, 20)], [0.9, 0.9, 0.9])   # holds 1 of the 5 group points
-    out, grew = sve([group], 0, decode, xyz, visible, pixels, ExtensionConfig(min_overlap=0.5), 0.015, 1)
+    out, grew = _sve([group], decode, xyz, visible, pixels, ExtensionConfig(min_overlap=0.5))
     assert not grew
     decode, _ = _decoder([(2, 10), (0, 15), (0, 20)], [0.9, 0.9, 0.9])   # holds 3 of 5 >= 50%
-    out, grew = sve([group], 0, decode, xyz, visible, pixels, ExtensionConfig(min_overlap=0.5), 0.015, 1)
+    out, grew = _sve([group], decode, xyz, visible, pixels, ExtensionConfig(min_overlap=0.5))
     assert grew and out[0].tolist() == list(range(10))
 
 
@@ -95,14 +113,14 @@ def test_low_iou_and_invisible_groups_are_skipped():
     group = np.arange(0, 5, dtype=np.int64)
     decode, calls = _decoder([(4, 10), (0, 15), (0, 20)], [0.7, 0.9, 0.9])
     spec = ExtensionConfig(mask_choice="smallest")
-    out, grew = sve([group], 0, decode, xyz, visible, pixels, spec, eps=0.015, min_points=1)
+    out, grew = _sve([group], decode, xyz, visible, pixels, spec)
     assert not grew and calls == [1]            # the smallest candidate is not confident: skipped
     vis = visible.copy()
     vis[:] = False
     vis[0] = True                       # 1 of 20 points visible: exactly the 5% gate
     big = np.arange(0, 20, dtype=np.int64)
     decode, calls = _decoder([(4, 10), (0, 15), (0, 20)], [0.9, 0.9, 0.9])
-    sve([big, big], 0, decode, xyz, vis, pixels, cfg, eps=0.015, min_points=1)
+    _sve([big, big], decode, xyz, vis, pixels, cfg)
     assert calls == [2]                 # 1/20 = 5% passes the gate; both groups in ONE batch
     assert sve_prompt_points(np.arange(0, 20), vis, xyz, min_visible_fraction=0.06) is None
 
@@ -122,7 +140,7 @@ def test_memo_answers_repeats_without_decoding():
     decode, calls = _decoder([(5, 10), (0, 15), (0, 20)], [0.9, 0.9, 0.9])
     memo, stats = DecodeMemo(), ExtensionStats()
     for _ in range(3):
-        sve([group, group.copy()], 0, decode, xyz, visible, pixels, cfg, 0.015, 1, memo, stats)
+        _sve([group, group.copy()], decode, xyz, visible, pixels, cfg, memo, stats)
     assert calls == [2] and stats.decodes == 2 and memo.hits == 4
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zerops.geometry.components import segment_components
 from zerops.config import preset
-from zerops.io.cloud import make_cloud
 from zerops.eval.metrics import best_instance_ious
 from zerops.eval.partnete import load_partnete_shape
+from zerops.geometry.components import segment_components
+from zerops.io.cloud import make_cloud
 from zerops.pipeline import ZeroPS
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]

@@ -162,8 +162,8 @@ def test_pcd_binary_compressed(tmp_path):
     raw = xyz[:, 0].tobytes() + xyz[:, 1].tobytes() + xyz[:, 2].tobytes() + packed.astype("<u4").tobytes()
     comp = _lzf_compress(raw)
     assert len(comp) < len(raw)
-    header = (f"VERSION 0.7\nFIELDS x y z rgb\nSIZE 4 4 4 4\nTYPE F F F U\nCOUNT 1 1 1 1\nWIDTH 300\nHEIGHT 1\n"
-              f"POINTS 300\nDATA binary_compressed\n").encode()
+    header = ("VERSION 0.7\nFIELDS x y z rgb\nSIZE 4 4 4 4\nTYPE F F F U\nCOUNT 1 1 1 1\nWIDTH 300\nHEIGHT 1\n"
+              "POINTS 300\nDATA binary_compressed\n").encode()
     sizes = np.array([len(comp), len(raw)], "<u4").tobytes()
     (tmp_path / "c.pcd").write_bytes(header + sizes + comp)
     cloud = load_cloud(tmp_path / "c.pcd")

@@ -108,8 +108,8 @@ def test_filter_detections_threshold_and_whole_object():
 @pytest.fixture(scope="module")
 def chair_views():
     from zerops.config import RenderConfig
-    from zerops.render.renderer import Renderer, normalize
     from zerops.eval.synthetic import generate_shape
+    from zerops.render.renderer import Renderer, normalize
     from zerops.render.views import get_layout
 
     shape = generate_shape("Chair", seed=2, n_points=4000)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zerops.stages.merging import cleanup_labels, merge_and_label, merge_groups, point_iou, resolve_labels
+from zerops.stages.merging import cleanup_labels, merge_groups, point_iou, resolve_labels
 
 
 def _g(*ranges):
@@ -69,9 +69,9 @@ def test_cleanup_keeps_largest_cluster_and_renumbers():
     assert out[101:].tolist() == [-1] * 3
 
 
-def test_merge_and_label_end_to_end():
+def test_merge_resolve_cleanup_end_to_end():
     xyz = np.stack([np.linspace(0, 1, 200), np.zeros(200), np.zeros(200)], axis=1)
     groups = [_g((0, 100)), _g((0, 90)), _g((100, 200)), _g((95, 200))]
-    part = merge_and_label(groups, xyz, 0.3, eps=0.011, min_points=3)
+    part = cleanup_labels(resolve_labels(merge_groups(groups, 0.3), len(xyz)), xyz, 0.011, 3)   # as the pipeline
     assert part[:95].tolist() == [0] * 95 or part[:95].tolist() == [1] * 95
     assert len(np.unique(part)) == 2 and (part >= 0).all()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from zerops.segmenters import weights as models
 from zerops.errors import ZeropsError
+from zerops.segmenters import weights as models
 
 
 def _spec(tmp_path: Path, payload: bytes) -> models.ModelFile:

@@ -68,7 +68,8 @@ def test_each_switch_sets_its_field():
                        fill_unassigned=True, seed=3, no_penalty=True, no_check=True, prompt_style="of-category",
                        confidence="votes", max_points=500, granularity=0.4, n_parts=6, shading="none")
     assert (cfg.extension.enabled, cfg.extension.passes, cfg.merging.iou_threshold) == (False, 1, 0.5)
-    assert (cfg.render.views, cfg.grouping.n_prompts, cfg.merging.fill_unassigned, cfg.seed) == ("partslip10", 8, True, 3)
+    got = (cfg.render.views, cfg.grouping.n_prompts, cfg.merging.fill_unassigned, cfg.seed)
+    assert got == ("partslip10", 8, True, 3)
     assert (cfg.labeling.penalty, cfg.labeling.check, cfg.labeling.prompt_style) == (False, False, "of-category")
     assert (cfg.labeling.confidence, cfg.max_points, cfg.render.shading) == ("votes", 500, "none")
     assert (cfg.graph.threshold, cfg.graph.cut, cfg.graph.n_parts) == (0.4, "threshold", 6)
@@ -94,7 +95,7 @@ def test_split_options_and_option_names():
 
 
 def test_the_parser_does_not_import_numpy():
-    code = ("import sys; from zerops.cli import build_parser; build_parser().parse_args(['segment', 'x', '--out', 'o']);"
-            " print('numpy' in sys.modules)")
+    code = ("import sys; from zerops.cli import build_parser; "
+            "build_parser().parse_args(['segment', 'x', '--out', 'o']); print('numpy' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False", proc.stderr

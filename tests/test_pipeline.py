@@ -5,17 +5,17 @@ import json
 
 import numpy as np
 import pytest
-from fakes import ColorRegionSegmenter
 
+from fakes import ColorRegionSegmenter
 from zerops.cli import main
 from zerops.errors import ZeropsError
+from zerops.eval.metrics import best_instance_ious
+from zerops.eval.synthetic import generate_shape
 from zerops.io.cloud import make_cloud
 from zerops.io.palette import part_palette
 from zerops.io.ply import write_cloud_ply
-from zerops.eval.metrics import best_instance_ious
-from zerops.pipeline import ZeroPS
 from zerops.options import build_config
-from zerops.eval.synthetic import generate_shape
+from zerops.pipeline import ZeroPS
 
 
 def _part_colored(category: str, seed: int, n: int):
@@ -198,7 +198,7 @@ def test_large_clouds_are_subsampled_and_labels_copied_back(chair, tmp_path):
     """Above config.max_points the SAM work runs on a seeded subset; every input point gets the label of
     its nearest sampled point (parts, semantic and instance)."""
     from zerops.detectors import get_detector
-    from zerops.io.results import write_segment_outputs
+    from zerops.output import write_segment_outputs
 
     shape, cloud = chair
     oracle = get_detector("oracle:perfect")

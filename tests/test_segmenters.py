@@ -172,7 +172,7 @@ def test_truncated_decoder_raises(tmp_path, embedded_model):
 
 
 def test_non_sam_onnx_rejected(tmp_path):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     from zerops.segmenters.export import multimask_graph
@@ -188,13 +188,13 @@ def test_non_sam_onnx_rejected(tmp_path):
 @pytest.fixture(scope="module")
 def scene():
     """Two synthetic renders (800x800 and a 600x800 crop) and prompts on their parts."""
+    from zerops.eval.synthetic import generate_shape
     from zerops.geometry.pointops import farthest_point_sampling
     from zerops.render.renderer import render_cloud
-    from zerops.eval.synthetic import generate_shape
 
     shape = generate_shape("Chair", seed=0, n_points=6000)
     view = render_cloud(shape, layout=[(35.0, -35.0)])[0]
-    prompts, gts = [], []
+    prompts = []
     for inst in np.unique(shape.instance[shape.instance >= 0]):
         vis = np.flatnonzero(view.visible & (shape.instance == inst))
         if len(vis) < 30:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "zerops"
 MAX_LINES = 400
 
@@ -99,30 +97,82 @@ def test_no_module_over_400_lines():
     assert long == {}
 
 
-# layer of each top-level name, lowest first; a module may import only its own layer or lower ones
+# layer of each subpackage and top-level module, lowest first; a module may import only its own layer or lower
+# ones. Each name is a whole subpackage (no "io.results" entries): a subpackage sits on exactly one layer.
 LAYERS = [
     {"errors", "limits", "arrays", "registry", "torchcheck", "config", "version", "signals"},
-    {"geometry", "io.cloud", "io.files", "io.palette", "io.ply", "io.pcd", "io.text", "io.readers", "io.mesh", "io.load",
-     "io.outdir", "io.urdf"},
+    {"geometry", "io"},
     {"render"},
     {"segmenters", "detectors", "cache", "partnames"},
     {"stages"},
     {"result", "pipeline", "options"},
-    {"eval", "viz", "io.results", "io.resultdir", "io.export", "io.convert", "io"},
+    {"eval", "viz", "output"},
     {"cli", "__main__", ""},
 ]
+# inside ``stages``, the steps of a run in order; a step never imports a later one
+STAGE_ORDER = ["grouping", "extension", "superpoints", "evidence", "graphmerge", "treecut", "votemerge",
+               "partgraph", "merging", "labeling"]
 
 
 def _layer(mod: str) -> int:
     rest = mod[len("zerops."):] if mod.startswith("zerops.") else ""
-    for name in (rest, ".".join(rest.split(".")[:2]), rest.split(".")[0]):
-        for i, layer in enumerate(LAYERS):
-            if name in layer:
-                return i
+    top = rest.split(".")[0]
+    for i, layer in enumerate(LAYERS):
+        if top in layer:
+            return i
     raise AssertionError(f"{mod} is in no layer of tests/test_structure.py")
 
 
-@pytest.mark.parametrize("mod", sorted(import_graph()))
-def test_imports_go_down_the_layers(mod):
-    up = sorted(t for t in import_graph()[mod] if _layer(t) > _layer(mod))
-    assert up == [], f"{mod} (layer {_layer(mod)}) imports higher layers: {up}"
+def _rank(mod: str) -> tuple[int, int]:
+    """(layer, step inside ``stages``; -1 for modules that are not a listed stage)."""
+    parts = mod.split(".")
+    step = STAGE_ORDER.index(parts[2]) if parts[1:2] == ["stages"] and parts[2:3] and parts[2] in STAGE_ORDER else -1
+    return _layer(mod), step
+
+
+def upward_imports(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Module -> the modules it imports from a higher layer (or, inside ``stages``, from a later step)."""
+    out = {}
+    for mod, targets in graph.items():
+        (layer, step) = _rank(mod)
+        up = sorted(t for t in targets if _rank(t)[0] > layer
+                    or (_rank(t)[0] == layer and step >= 0 and _rank(t)[1] > step))
+        if up:
+            out[mod] = up
+    return out
+
+
+def test_each_subpackage_sits_on_one_layer():
+    names = [n for layer in LAYERS for n in layer]
+    assert len(names) == len(set(names)) and not [n for n in names if "." in n]
+    tops = {m.split(".")[1] for m in import_graph() if m.count(".") >= 1}
+    assert tops <= set(names), sorted(tops - set(names))
+    assert set(STAGE_ORDER) <= {m.split(".")[2] for m in import_graph() if m.startswith("zerops.stages.")}
+
+
+def test_the_layer_check_fails_on_an_upward_import():
+    graph = {"zerops.io.convert": {"zerops.eval.partnete", "zerops.io.files"},      # io (1) -> eval (6)
+             "zerops.render.renderer": {"zerops.io.load"},                        # render (2) -> io (1): fine
+             "zerops.stages.grouping": {"zerops.stages.extension"},               # an earlier step -> a later one
+             "zerops.stages.partgraph": {"zerops.stages.evidence", "zerops.config"}}
+    assert upward_imports(graph) == {"zerops.io.convert": ["zerops.eval.partnete"],
+                                     "zerops.stages.grouping": ["zerops.stages.extension"]}
+
+
+def test_imports_go_down_the_layers():
+    assert upward_imports(import_graph()) == {}
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_long_functions_give_a_reason():
+    """A function over 60 lines says why in its docstring (a line starting ``Long:``), or is split."""
+    long = []
+    for path, _ in _modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES and "Long:" not in (ast.get_docstring(node)
+                                                                                           or ""):
+                    long.append(f"{path.relative_to(SRC)}:{node.name}")
+    assert long == []

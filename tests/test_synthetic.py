@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from zerops.errors import ZeropsError
-from zerops.partnames import load_partnete_meta
 from zerops.eval.synthetic import CATEGORIES, build_assembly, generate_shape, shape_seed, shape_shading, write_benchmark
 from zerops.eval.synthetic.materials import FLAT_MIN_DISTANCE, ONE_MATERIAL_SHARE
 from zerops.eval.synthetic.sampling import INSIDE_EPS, sample_surface
+from zerops.partnames import load_partnete_meta
 
 TABLE = load_partnete_meta()
 
@@ -136,7 +136,8 @@ def test_single_material_share_close_to_target():
     share = float(np.mean(flags))
     assert abs(share - ONE_MATERIAL_SHARE) < 0.17, share
     # single-material shapes really use one base colour: part means are close, multi-material ones differ somewhere
-    s = next(generate_shape("Table", k, 3000) for k in range(40) if generate_shape("Table", k, 50).meta["single_material"])
+    s = next(generate_shape("Table", k, 3000) for k in range(40)
+             if generate_shape("Table", k, 50).meta["single_material"])
     chroma = [np.median(s.rgb[s.semantic == c] / s.rgb[s.semantic == c].sum(1, keepdims=True).clip(1e-3), 0)
               for c in np.unique(s.semantic)]  # shading scales all channels alike
     assert max(np.abs(m - chroma[0]).max() for m in chroma) < 0.03

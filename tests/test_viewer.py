@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-import fakes
 import pytest
 
+import fakes
 from zerops.cli import main
 from zerops.errors import ZeropsError
 from zerops.io.palette import UNLABELED_GRAY, part_palette
@@ -77,7 +76,7 @@ def test_load_result_reads_every_array(named: Path):
 
 
 def test_reader_format_is_the_writer_format():
-    from zerops.io.results import RESULT_FORMAT
+    from zerops.output import RESULT_FORMAT
 
     assert READS_FORMAT == RESULT_FORMAT
 

@@ -37,7 +37,8 @@ def test_static_files_are_declared_and_fully_inlined(tmp_path: Path):
 
     template = (STATIC / "viewer.html").read_text(encoding="utf-8")
     assert set(re.findall(r"%([A-Z_]+)%", template)) == set(PLACEHOLDERS)
-    style, script = (STATIC / "viewer.css").read_text(encoding="utf-8"), (STATIC / "viewer.js").read_text(encoding="utf-8")
+    style = (STATIC / "viewer.css").read_text(encoding="utf-8")
+    script = (STATIC / "viewer.js").read_text(encoding="utf-8")
     assert "</style" not in style.lower() and "</script" not in script.lower()     # would end the inline element
 
     xyz = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)

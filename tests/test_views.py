@@ -25,7 +25,8 @@ def _check_parent_adjacency(layout: ViewLayout, start: str, order: list[str]) ->
 def test_zerops20_views_match_spec_table():
     lay = get_layout("zerops20")
     assert lay.name == "zerops20" and len(lay.views) == 20
-    assert {v.name: (v.elev, v.azim) for v in lay.views} == {k: (float(e), float(a)) for k, (e, a) in SPEC_TABLE.items()}
+    expected = {k: (float(e), float(a)) for k, (e, a) in SPEC_TABLE.items()}
+    assert {v.name: (v.elev, v.azim) for v in lay.views} == expected
     assert lay.start_views == tuple(f"v{i}" for i in range(8))
 
 

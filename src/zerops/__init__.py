@@ -3,8 +3,8 @@
 ``from zerops import ZeroPS, preset`` then ``ZeroPS(preset("graph")).segment("chair.ply")``.
 """
 from zerops.errors import ZeropsError
-
 from zerops.version import __version__
+
 __all__ = ["ZeropsError", "__version__", "ZeroPS", "PartResult", "preset", "ZeroPSConfig", "load_cloud"]
 
 _LAZY = {"ZeroPS": "zerops.pipeline", "PartResult": "zerops.result", "preset": "zerops.config",

@@ -196,7 +196,7 @@ class StageCache:
             if not self.claim():
                 import warnings
                 warnings.warn(f"zerops: {self.root} is not a zerops stage cache (it holds other files and no "
-                              f"{MARKER}); continuing without the cache")
+                              f"{MARKER}); continuing without the cache", stacklevel=2)
                 self._claimed = None
             else:
                 self._claimed = True
@@ -208,7 +208,8 @@ class StageCache:
             added = path.stat().st_size - old
         except OSError as err:
             import warnings
-            warnings.warn(f"zerops: cannot write the stage cache at {self.root} ({err}); continuing without it")
+            warnings.warn(f"zerops: cannot write the stage cache at {self.root} ({err}); continuing without it",
+                          stacklevel=2)
             return
         if self._bytes is None:
             self._bytes = sum(e[1] for e in self.entries())

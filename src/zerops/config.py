@@ -126,7 +126,8 @@ class RenderConfig:
             raise ZeropsError(f"render.znear must be in (0, distance - 1), got {self.znear!r}")
         if not isinstance(self.views, str) and not hasattr(self.views, "__len__") and not hasattr(self.views, "views"):
             raise ZeropsError(f"render.views must be a layout name, a layout or a list of views, got {self.views!r}")
-        for name, n, kind, rule in (("background", 3, int, _Range(0, 255)), ("light_offset", 2, float, _Range(-10, 10))):
+        for name, n, kind, rule in (("background", 3, int, _Range(0, 255)),
+                                    ("light_offset", 2, float, _Range(-10, 10))):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
                 raise ZeropsError(f"render.{name} must be {n} numbers, got {value!r}")
@@ -240,12 +241,21 @@ class GraphConfig:
     vote_min_score: float = 0.9      # votes: a candidate is confident at this predicted IoU
     vote_prior: float = 0.6          # votes: P(one part) = 0.5 ± this / 2 inside one region / across regions
     vote_nested: float = 0.0         # votes: two segments inside one larger kept mask vote this much "together"
+    vote_min_seen: float = 3.0       # votes: a view votes on two segments when it sees this many points of each
     vote_nms: float = 0.8            # votes: kept masks overlapping by more than this point IoU are duplicates
     vote_threshold: float = 0.5      # votes: merge while the affinity (share of agreeing views) is >= this
     vote_min_error: float = 0.05     # votes: a view's vote is trusted at most as one wrong this often (the
                                      # error rate is estimated per object from how often views disagree)
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
     n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
+    edge_k: int = 10                 # superpoint graph: k-NN pairs across a boundary make an edge …
+    edge_eps_factor: float = 3.0     # … within this × the cloud's point spacing
+    max_island: float = 0.01         # graph pieces under this share of the points are bridged to the nearest
+    evidence_min_seen: int = 2       # support: a mask sees a superpoint when it sees this many of its points
+    affinity_power: float = 1.0      # support: edge affinity = co-membership ** this
+    support_min_visible: float = 0.1  # auto: a view counts for a node when it sees this share of its points
+    support_prior_views: float = 1.0  # auto: support shrunk towards support_prior as if this many views agreed
+    support_partial_prior: float = 0.1  # auto: the prior of a node that holds part of a geometric region
 
     def __post_init__(self) -> None:
         _check(self, "graph", dict(
@@ -255,8 +265,11 @@ class GraphConfig:
             cut_margin=_Range(0, 10), support_max_share=_SHARE, support_prior=_UNIT, min_part=_UNIT,
             threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
             local_reach=_Range(0, 100),
-            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT, vote_threshold=_Range(0, 1, True, True),
-            vote_min_error=_Range(0, 0.5, lo_open=True)))
+            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT, vote_min_seen=_NONNEG,
+            vote_threshold=_Range(0, 1, True, True),
+            vote_min_error=_Range(0, 0.5, lo_open=True), edge_k=_K, edge_eps_factor=_NONNEG, max_island=_UNIT,
+            evidence_min_seen=_Range(1, MAX_POINTS), affinity_power=_POS, support_min_visible=_UNIT,
+            support_prior_views=_NONNEG, support_partial_prior=_UNIT))
 
 
 @dataclass(frozen=True)

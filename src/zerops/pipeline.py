@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,21 +21,22 @@ from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpac
 from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
 from zerops.detectors import as_detector, get_detector
 from zerops.detectors.base import pack_detections, unpack_detections
-from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
-from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.errors import ZeropsError
-from zerops.stages.extension import DecodeMemo, ExtensionStats, self_extension
-from zerops.stages.grouping import GroupingStats, initial_groups
+from zerops.geometry.masks import Lifter, fill_nearest
+from zerops.geometry.pointops import knn, point_spacing
 from zerops.io.cloud import PointCloud
 from zerops.io.load import as_cloud
 from zerops.partnames import resolve_part_names
-from zerops.result import PartResult, propagate_result, subsample_cloud
-from zerops.stages.merging import fill_unassigned, merge_groups, resolve_labels, cleanup_labels
-from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
-from zerops.geometry.pointops import knn, point_spacing
 from zerops.render.renderer import RenderedView, Renderer, normalize
-from zerops.segmenters import PromptSet, Segmenter, get_segmenter
 from zerops.render.views import extension_order, get_layout
+from zerops.result import PartResult, propagate_result, subsample_cloud
+from zerops.segmenters import PromptSet, Segmenter, get_segmenter
+from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
+from zerops.stages.extension import DecodeMemo, ExtensionStats, SveTools, self_extension
+from zerops.stages.grouping import GroupingStats, initial_groups
+from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
+from zerops.stages.merging import cleanup_labels, merge_groups, resolve_labels
+from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
 
 
 class ZeroPS:
@@ -67,47 +69,38 @@ class ZeroPS:
         self.renderer = Renderer(self.config.render, device=device)
         r = self.config.render
         self.layout = get_layout(r.views, r.view_neighbors, r.start_fraction)
-        self._evidence: MaskEvidence | None = None     # graph mode: the masks decoded for the current cloud
-        self._views: list[RenderedView] = []
 
     # ------------------------------------------------------------------------------------------ stages
-    def _decode_sve(self, view: int, prompts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _decode_sve(self, run: _Run, view: int, prompts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """SVE decode: all prompt sets of one view in one segmenter call (positive clicks only)."""
-        masks, scores = self.segmenter.predict(self._slot[view], [PromptSet.positive(p) for p in prompts])
-        self._record(view, masks, scores, "extension")
+        masks, scores = self.segmenter.predict(run.slot[view], [PromptSet.positive(p) for p in prompts])
+        _record(run, view, masks, scores, "extension")
         return masks, scores
 
-    def _record(self, view: int, masks: np.ndarray, scores: np.ndarray, source: str) -> None:
-        """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
-        if self._evidence is not None:
-            v = self._views[view]
-            self._evidence.add_view_masks(view, masks, scores, v.seen, v.pixels, source,
-                                          index_map=v.index_map if self.config.graph.lift_won_pixels else None)
-
-    def _decode_amg(self, view: int, prompts: list[np.ndarray]):
+    def _decode_amg(self, run: _Run, view: int, prompts: list[np.ndarray]):
         """Initial-group decode: single-point prompts; stability scores when the segmenter offers them."""
         sets = [PromptSet.positive(p) for p in prompts]
         if isinstance(self.segmenter, Segmenter):
             g = self.config.grouping
-            if self._evidence is not None:      # every candidate above the evidence floor is upscaled
+            if run.evidence is not None:      # every candidate above the evidence floor is upscaled
                 out = self.segmenter.predict_with_stability(
-                    self._slot[view], sets, min_score=min(g.pred_iou_thresh, self.config.graph.mask_min_score))
+                    run.slot[view], sets, min_score=min(g.pred_iou_thresh, self.config.graph.mask_min_score))
             else:
-                out = self.segmenter.predict_with_stability(self._slot[view], sets, min_score=g.pred_iou_thresh,
+                out = self.segmenter.predict_with_stability(run.slot[view], sets, min_score=g.pred_iou_thresh,
                                                             min_stability=g.stability_score_thresh)
         elif hasattr(self.segmenter, "predict_with_stability"):
-            out = self.segmenter.predict_with_stability(self._slot[view], sets)
+            out = self.segmenter.predict_with_stability(run.slot[view], sets)
         else:
-            out = (*self.segmenter.predict(self._slot[view], sets), None)
-        self._record(view, out[0], out[1], "groups")
+            out = (*self.segmenter.predict(run.slot[view], sets), None)
+        _record(run, view, out[0], out[1], "groups")
         return out
 
-    def _encode(self, views: list[RenderedView], view_index: dict[str, int], needed: list[str]) -> float:
-        """Encode the views a run needs (``_slot`` maps a view index to its segmenter slot); seconds.
+    def _encode(self, run: _Run, needed: list[str]) -> float:
+        """Encode the views a run needs (``run.slot`` maps a view index to its segmenter slot); seconds.
         With a stage cache and a segmenter that can export its embeddings, views are encoded once."""
         t = time.perf_counter()
-        self._slot = {view_index[n]: k for k, n in enumerate(needed)}
-        images = [views[view_index[n]].image for n in needed]
+        run.slot = {run.view_index[n]: k for k, n in enumerate(needed)}
+        images = [run.views[run.view_index[n]].image for n in needed]
         if self.cache is None or not getattr(self.segmenter, "supports_embedding_cache", False):
             self.segmenter.set_images(images, progress=self.progress)
             return time.perf_counter() - t
@@ -122,10 +115,9 @@ class ZeroPS:
 
     def _stage_keys(self, pc: PointCloud) -> dict[str, str]:
         """The cloud's digest and the cache keys of the initial and extended groups (all they depend on)."""
-        cfg = self.config
+        cfg = self.config   # (``prompt_views`` enters the key only when not the default: older keys stay valid)
         cloud = array_digest(pc.xyz, pc.rgb, pc.normals)
-        grouping = {"__type__": "GroupingConfig", **{k: v for k, v in asdict(cfg.grouping).items()
-                                                     if (k, v) != ("prompt_views", "start")}}   # older keys
+        grouping = {"__type__": "GroupingConfig", **{k: v for k, v in asdict(cfg.grouping).items() if v != "start"}}
         groups = stage_key("groups", cloud, cfg.render, grouping, cfg.seed, _identity(self.segmenter),
                            *((("evidence-won-pixels" if cfg.graph.lift_won_pixels else "evidence-centre"),
                               cfg.graph.mask_min_score) if cfg.graph.enabled else ()))
@@ -200,16 +192,15 @@ class ZeroPS:
         t = time.perf_counter()
         xyz, _, _ = normalize(pc.xyz)
         views = self.renderer.render(xyz, pc.rgb, pc.normals, layout=self.layout)
-        names_of_views = [v.name for v in views]
-        view_index = {n: i for i, n in enumerate(names_of_views)}
+        view_index = {v.name: i for i, v in enumerate(views)}
+        prompted = self.layout.start_views if cfg.grouping.prompt_views == "start" else list(view_index)
         run = _Run(xyz=xyz, rgb=pc.rgb, views=views, view_index=view_index,
-                   starts=[s for s in (self.layout.start_views if cfg.grouping.prompt_views == "start"
-                                       else names_of_views) if s in view_index],
+                   starts=[s for s in prompted if s in view_index],
                    eps=max(cfg.grouping.dbscan_eps, cfg.grouping.eps_spacing_factor * point_spacing(xyz)),
-                   min_pts=cfg.grouping.dbscan_min_points, keys=self._stage_keys(pc) if self.cache is not None else {})
+                   min_pts=cfg.grouping.dbscan_min_points, keys=self._stage_keys(pc) if self.cache is not None else {},
+                   evidence=MaskEvidence(len(xyz)) if cfg.graph.enabled else None,
+                   won_pixels=cfg.graph.lift_won_pixels)
         run.seconds["render"] = time.perf_counter() - t
-        self._evidence = MaskEvidence(len(xyz)) if cfg.graph.enabled else None
-        self._views = views
 
         groups = self._cached_extension(run) if cfg.extension.enabled else None
         if groups is None:
@@ -223,7 +214,6 @@ class ZeroPS:
 
         t = time.perf_counter()
         part, graph = self._merge_stage(run, groups)
-        self._evidence, self._views = None, []
         run.seconds["merging"] = time.perf_counter() - t
         run.counts["parts"] = n_parts = int(part.max()) + 1
         result = PartResult(xyz=pc.xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(n_parts)],
@@ -244,14 +234,14 @@ class ZeroPS:
         if hit is not None:
             run.cached.append(stage)
             if self.config.graph.enabled:
-                self._evidence = unpack_evidence(hit)
+                run.evidence = unpack_evidence(hit)
         return hit
 
     def _cache_put(self, stage: str, run: "_Run", groups: dict[str, list[np.ndarray]],
                    **scalars: int) -> None:
         if self.cache is not None:
-            ev = pack_evidence(self._evidence) if self._evidence is not None else {}
-            self.cache.put(stage, run.keys[stage], {**pack_groups(groups), **ev,
+            evidence = pack_evidence(run.evidence) if run.evidence is not None else {}
+            self.cache.put(stage, run.keys[stage], {**pack_groups(groups), **evidence,
                                                     **{k: np.int64(v) for k, v in scalars.items()}})
 
     def _cached_extension(self, run: "_Run") -> dict[str, list[np.ndarray]] | None:
@@ -269,19 +259,18 @@ class ZeroPS:
         cfg = self.config
         hit = self._cache_get("groups", run)
         if cfg.extension.enabled:
-            run.seconds["encode"] = self._encode(run.views, run.view_index, [v.name for v in run.views])
+            run.seconds["encode"] = self._encode(run, [v.name for v in run.views])
         if hit is not None:
             run.counts["decodes_groups"] = int(hit["decodes"])
             return unpack_groups(hit)
         if not cfg.extension.enabled:
-            run.seconds["encode"] = self._encode(run.views, run.view_index, run.starts)
+            run.seconds["encode"] = self._encode(run, run.starts)
         t = time.perf_counter()
         groups = {}
         for s in tqdm(run.starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
-            v = run.views[run.view_index[s]]
-            groups[s] = initial_groups(run.view_index[s], self._decode_amg, run.xyz, v.seen, v.pixels, v.index_map,
-                                       cfg.grouping, run.eps, run.min_pts, stats=run.gstats, radius=v.radius,
-                                       margin=cfg.grouping.lift_margin)
+            i = run.view_index[s]
+            groups[s] = initial_groups(i, run.views[i], partial(self._decode_amg, run), run.lifter(cfg), cfg.grouping,
+                                       stats=run.gstats)
         run.seconds["groups"] = time.perf_counter() - t
         run.counts["decodes_groups"] = run.gstats.decodes
         self._cache_put("groups", run, groups, decodes=run.gstats.decodes)
@@ -295,13 +284,11 @@ class ZeroPS:
         total = cfg.extension.passes * sum(len(v) for v in schedule.values())
         neighbors = (knn(run.xyz, cfg.extension.interior_neighbors)[1] if cfg.extension.interior_prompts > 0
                      else None)
+        tools = SveTools(partial(self._decode_sve, run), run.lifter(cfg), neighbors,
+                         memo=DecodeMemo() if cfg.extension.memoize else None)
         with tqdm(total=total, desc="self-extension", unit="step", disable=not self.progress, leave=False) as bar:
-            groups, run.estats = self_extension(groups, schedule, run.view_index, self._decode_sve, run.xyz,
-                                                run.views, cfg.extension, run.eps, run.min_pts,
-                                                memo=DecodeMemo() if cfg.extension.memoize else None,
-                                                stop_when_stable=cfg.extension.stop_when_stable,
-                                                progress=bar.update, margin=cfg.grouping.lift_margin,
-                                                neighbors=neighbors)
+            groups, run.estats = self_extension(groups, schedule, run.view_index, run.views, tools, cfg.extension,
+                                                progress=bar.update)
         run.seconds["extension"] = time.perf_counter() - t
         run.counts["decodes_extension"] = run.estats.decodes
         self._cache_put("extended", run, groups, initial_groups=run.counts["initial_groups"],
@@ -314,7 +301,7 @@ class ZeroPS:
         pooled = [g for s in run.starts for g in groups.get(s, [])]
         run.counts["extended_groups"] = len(pooled)
         if cfg.graph.enabled:
-            evidence = self._evidence if self._evidence is not None else MaskEvidence(len(run.xyz))
+            evidence = run.evidence if run.evidence is not None else MaskEvidence(len(run.xyz))
             graph = build_part_graph(run.xyz, run.rgb, evidence, cfg.graph)
             run.counts.update({} if graph.view_error is None else {"view_error": round(graph.view_error, 4)})
             run.counts.update(superpoints=graph.superpoints.count, graph_edges=len(graph.superpoints.edges),
@@ -323,7 +310,7 @@ class ZeroPS:
         merged = merge_groups(pooled, cfg.merging.iou_threshold)
         part = cleanup_labels(resolve_labels(merged, len(run.xyz)), run.xyz, run.eps, run.min_pts)
         if cfg.merging.fill_unassigned:
-            part = fill_unassigned(part, run.xyz)
+            part = fill_nearest(part, run.xyz)      # display only (METHOD.md §3.4 step 5)
         run.counts["merged_groups"] = len(merged)
         return part, None
 
@@ -377,12 +364,25 @@ class _Run:
     eps: float
     min_pts: int
     keys: dict[str, str]                         # stage -> cache key ("cloud": the cloud's digest)
-    seconds: dict[str, float] = field(default_factory=lambda: {"render": 0.0, "encode": 0.0, "groups": 0.0,
-                                                                "extension": 0.0})
+    seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("render", "encode", "groups", "extension"), 0.0))
     counts: dict[str, int] = field(default_factory=dict)
     cached: list[str] = field(default_factory=list)
     gstats: GroupingStats = field(default_factory=GroupingStats)
     estats: ExtensionStats = field(default_factory=ExtensionStats)
+    evidence: MaskEvidence | None = None         # graph mode: every decoded candidate mask of this cloud
+    slot: dict[int, int] = field(default_factory=dict)   # view index -> the segmenter's image slot
+    won_pixels: bool = True                      # evidence: lift masks by the pixels a point wins
+
+    def lifter(self, config: ZeroPSConfig) -> Lifter:
+        """How this run turns a mask into a group (its points, DBSCAN settings, lifting margin)."""
+        return Lifter(self.xyz, self.eps, self.min_pts, config.grouping.lift_margin)
+
+
+def _record(run: _Run, view: int, masks: np.ndarray, scores: np.ndarray, source: str) -> None:
+    """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
+    if run.evidence is not None:
+        run.evidence.add_view_masks(view, masks, scores, run.views[view], source, won_pixels=run.won_pixels)
 
 
 def _identity(model: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.geometry.masks import nearest_index
 from zerops.io.cloud import PointCloud
 from zerops.render.renderer import RenderedView
 from zerops.stages.labeling import VoteRecord
@@ -68,8 +69,7 @@ class PartResult:
         return part if self.sample is None else part[self._nearest_sample()]
 
     def _nearest_sample(self) -> np.ndarray:
-        from scipy.spatial import cKDTree
-        return cKDTree(self.xyz[self.sample]).query(self.xyz, k=1)[1]
+        return nearest_index(self.xyz[self.sample], self.xyz)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary: part sizes, per-stage seconds, decodes and counts."""
@@ -107,9 +107,7 @@ def subsample_cloud(pc: PointCloud, max_points: int, seed: int = 0) -> tuple[Poi
 
 def propagate_result(result: PartResult, full: PointCloud, sample: np.ndarray) -> PartResult:
     """Copy per-point labels of the subset ``sample`` to every point of ``full`` by nearest neighbour."""
-    from scipy.spatial import cKDTree
-
-    _, nn = cKDTree(full.xyz[sample]).query(full.xyz, k=1)
+    nn = nearest_index(full.xyz[sample], full.xyz)
     result.xyz = full.xyz
     result.part = result.part[nn]
     result.parts = [np.flatnonzero(result.part == k) for k in range(len(result.parts))]

@@ -23,8 +23,8 @@ PART_CLASS = [0, 1, 1]              # part 0 is a leg, parts 1 and 2 are seats
 
 def write_result(folder: Path, n: int = 2000) -> Path:
     """A named 3-part result folder, written the way `zerops segment` writes one."""
+    from zerops.output import write_segment_outputs
     from zerops.result import PartResult
-    from zerops.io.results import write_segment_outputs
 
     rng = np.random.default_rng(0)
     xyz = rng.normal(size=(n, 3))

@@ -11,8 +11,8 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import assert_error, cloud_xyz, one_shape_dataset, run_subprocess
 
+from conftest import assert_error, cloud_xyz, one_shape_dataset, run_subprocess
 from zerops.errors import ZeropsError
 from zerops.io.load import load_cloud
 

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from conftest import ascii_ply, cloud_xyz, one_shape_dataset, pcd
 
 CASES = 200

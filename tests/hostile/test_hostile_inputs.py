@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import ascii_ply, assert_error, cloud_xyz, one_shape_dataset, pcd, run_subprocess
 
+from conftest import ascii_ply, assert_error, cloud_xyz, one_shape_dataset, pcd, run_subprocess
 from zerops.errors import ZeropsError
 from zerops.io.load import load_cloud
 

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_error
 
+from conftest import REPO, assert_error
 from zerops.signals import signals_deferred
 
 
@@ -130,7 +130,8 @@ def test_ctrl_c_during_eval_workers_prints_one_line(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines() == [f"zerops: interrupted (finished shapes are kept in {tmp_path / 'ev' / 'shapes'}; "
+    kept = tmp_path / "ev" / "shapes"
+    assert err.strip().splitlines() == [f"zerops: interrupted (finished shapes are kept in {kept}; "
                                         "rerun to resume)"], err
     for pid in (int(p.name) for p in ready.iterdir()):           # no worker left running
         deadline = time.time() + 10

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_error, cloud_xyz, one_shape_dataset
 
+from conftest import assert_error, cloud_xyz, one_shape_dataset
 from zerops.io.files import MAX_JSON_DEPTH, json_depth
 
 DEEP = b"[" * 100_000 + b"]" * 100_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_error, cloud_xyz
 
+from conftest import assert_error, cloud_xyz
 from zerops.errors import ZeropsError
 from zerops.io.load import load_cloud
 
@@ -83,7 +83,7 @@ def test_hostile_urdf_numbers_are_one_line_without_warnings(cli, tmp_path, kw, n
     urdf = _robot(tmp_path / "asset", **kw)
     out = tmp_path / "out"
     rc, _, err = cli("convert", urdf, "--out", out, "--points", "500")
-    assert_error(rc, err, "r.urdf", needle, f"at most 1e+06" if "range" in needle else "")
+    assert_error(rc, err, "r.urdf", needle, "at most 1e+06" if "range" in needle else "")
     assert "Warning" not in err and not out.exists()
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, ascii_ply, assert_error, cloud_xyz
 
+from conftest import REPO, ascii_ply, assert_error, cloud_xyz
 from zerops.errors import ZeropsError
 
 
@@ -88,8 +88,8 @@ def _result(tmp_path, seed=0):
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_write_keeps_the_previous_result(tmp_path, monkeypatch, exc):
-    import zerops.io.results
-    from zerops.io.results import write_segment_outputs
+    import zerops.output
+    from zerops.output import write_segment_outputs
 
     out = tmp_path / "out"
     write_segment_outputs(out, _result(tmp_path, 0))
@@ -98,7 +98,7 @@ def test_interrupted_write_keeps_the_previous_result(tmp_path, monkeypatch, exc)
 
     def boom(*a, **k):
         raise exc("stop")
-    monkeypatch.setattr(zerops.io.results, "write_json", boom)      # parts.npz, parts.ply written, summary not
+    monkeypatch.setattr(zerops.output, "write_json", boom)      # parts.npz, parts.ply written, summary not
     with pytest.raises(exc):
         write_segment_outputs(out, _result(tmp_path, 1))
     assert _snapshot(out) == before and _siblings(out) == []
@@ -111,7 +111,7 @@ def test_interrupted_write_keeps_the_previous_result(tmp_path, monkeypatch, exc)
 def test_rerun_replaces_the_whole_folder(tmp_path):
     from zerops.io.outdir import MARKER
     from zerops.io.resultdir import load_result
-    from zerops.io.results import write_segment_outputs
+    from zerops.output import write_segment_outputs
 
     out = tmp_path / "out"
     write_segment_outputs(out, _result(tmp_path, 0))
@@ -123,7 +123,7 @@ def test_rerun_replaces_the_whole_folder(tmp_path):
 
 
 def test_folder_with_user_files_is_never_replaced(tmp_path):
-    from zerops.io.results import write_segment_outputs
+    from zerops.output import write_segment_outputs
 
     out = tmp_path / "out"
     write_segment_outputs(out, _result(tmp_path, 0))
@@ -156,7 +156,8 @@ def test_signal_mid_write_leaves_the_old_result(cli, tmp_path, cloud, sig, code,
     assert rc == 0
     assert stdout.startswith("rendered 10 views of ") and stdout.strip().endswith(f"-> {out}/views.png"), stdout
     from zerops.io.outdir import MARKER
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "views.png"] + [f"view_p{i}.png" for i in range(10)])
+    expected = [MARKER, "views.png"] + [f"view_p{i}.png" for i in range(10)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
     before = _snapshot(out)
     ready = tmp_path / "ready"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))

@@ -7,10 +7,19 @@ import math
 
 import numpy as np
 import pytest
-from conftest import ascii_ply, assert_error, cloud_xyz
 
-from zerops.config import (PRESETS, ExtensionConfig, GraphConfig, GroupingConfig, LabelingConfig, MergingConfig,
-                           RenderConfig, ZeroPSConfig, preset)
+from conftest import ascii_ply, assert_error, cloud_xyz
+from zerops.config import (
+    PRESETS,
+    ExtensionConfig,
+    GraphConfig,
+    GroupingConfig,
+    LabelingConfig,
+    MergingConfig,
+    RenderConfig,
+    ZeroPSConfig,
+    preset,
+)
 from zerops.errors import ZeropsError
 from zerops.options import build_config
 
@@ -69,7 +78,8 @@ def test_each_section_checks_itself_when_built():
         (lambda: LabelingConfig(prompt_style="poem"), "unknown labeling.prompt_style 'poem'"),
         (lambda: ZeroPSConfig(seed=-1), "seed must be >= 0, got -1"),
         (lambda: ZeroPSConfig(graph="fast"), "graph must be a GraphConfig, got 'fast'"),
-        (lambda: preset("graph").with_overrides(**{"grouping.dbscan_eps": 0.0}), "grouping.dbscan_eps must be in (0, 2]"),
+        (lambda: preset("graph").with_overrides(**{"grouping.dbscan_eps": 0.0}),
+         "grouping.dbscan_eps must be in (0, 2]"),
         (lambda: build_config(overrides=["graph.prior=-1"]), "graph.prior must be in [0, 10], got -1.0"),
     ]:
         with pytest.raises(ZeropsError) as info:
@@ -92,7 +102,8 @@ def test_presets_build_and_values_are_normalised():
     # --set still reads each value as its field's type, and the largest image size is allowed
     cfg = build_config(overrides=["render.image_size=4096", "graph.prior=0", "extension.enabled=true"])
     assert (cfg.render.image_size, cfg.graph.prior, cfg.extension.enabled) == (4096, 0.0, True)
-    assert RenderConfig(point_radius=None).point_radius is None and RenderConfig(point_radius=0.005).point_radius == 0.005
+    assert RenderConfig(point_radius=None).point_radius is None
+    assert RenderConfig(point_radius=0.005).point_radius == 0.005
     from zerops.render.views import get_layout
 
     layout = get_layout("partslip10")                  # the API takes a layout object or a list of views too
@@ -124,7 +135,8 @@ def test_too_few_points_are_refused_before_sam(cli, tmp_path, timed, n):
 @pytest.mark.parametrize("command", ["segment", "render"])
 def test_an_over_long_out_name_is_refused_before_any_work(cli, cloud, tmp_path, timed, command):
     out = tmp_path / ("r" * 240)
-    extra = ["--segmenter", "no_such_module_zerops:Nope", "--no-cache"] if command == "segment" else ["--image-size", "16"]
+    extra = (["--segmenter", "no_such_module_zerops:Nope", "--no-cache"] if command == "segment"
+             else ["--image-size", "16"])
     with timed(5):
         rc, _, err = cli(command, cloud, "--out", out, *extra)
     assert_error(rc, err, "is 240 bytes long", "at most 215")

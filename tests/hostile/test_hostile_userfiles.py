@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+
 from conftest import ascii_ply, assert_error, cloud_xyz
 
 

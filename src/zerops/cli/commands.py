@@ -86,14 +86,15 @@ def cmd_render(args: argparse.Namespace) -> int:
         sheet = contact_sheet([v.image for v in views], labels=[v.name for v in views])
         save_png(tmp / "views.png", sheet)
     visible = np.mean([v.visible.mean() for v in views])
-    print(f"rendered {len(views)} views of {len(cloud.xyz)} points ({'colored' if cloud.rgb is not None else 'shaded'}, "
+    shading = "colored" if cloud.rgb is not None else "shaded"
+    print(f"rendered {len(views)} views of {len(cloud.xyz)} points ({shading}, "
           f"{visible:.0%} of points visible per view on average) -> {out}/views.png")
     return 0
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from zerops.io.outdir import check_out_dir
     from zerops.eval.synthetic import write_benchmark
+    from zerops.io.outdir import check_out_dir
 
     check_out_dir(args.out, what="OUT", own_only=False)
     paths = write_benchmark(args.out, per_category=args.per_category, seed=args.seed,
@@ -193,10 +194,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     check_out_dir(args.out)                                     # before any work: not after a full run
     from zerops.io.load import load_cloud
+    from zerops.options import build_config
+    from zerops.output import write_segment_outputs
     from zerops.partnames import resolve_part_names
     from zerops.pipeline import ZeroPS, build_detector
-    from zerops.options import build_config
-    from zerops.io.results import write_segment_outputs
 
     config = build_config(**_config_arguments(args))
     names = resolve_part_names(args.parts, args.category)      # checked before any heavy work

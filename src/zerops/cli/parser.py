@@ -6,10 +6,19 @@ import argparse
 import sys
 from typing import Any, Callable, NoReturn
 
-from zerops.version import __version__
-from zerops.cli.commands import (cmd_cache, cmd_convert, cmd_eval, cmd_export, cmd_models, cmd_render, cmd_segment,
-                                 cmd_synth, cmd_view)
+from zerops.cli.commands import (
+    cmd_cache,
+    cmd_convert,
+    cmd_eval,
+    cmd_export,
+    cmd_models,
+    cmd_render,
+    cmd_segment,
+    cmd_synth,
+    cmd_view,
+)
 from zerops.options import SWITCH, Switch, cli_switches
+from zerops.version import __version__
 
 
 def _int_in(lo: int, hi: int | None = None, what: str = "") -> Callable[[str], int]:
@@ -93,13 +102,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"zerops: error: {' '.join(str(message).split())}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="zerops", description="Zero-shot 3D part segmentation (ZeroPS) with Segment Anything, on CPU or GPU.")
-    parser.add_argument("--version", action="version", version=f"zerops {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops models`` subcommand."""
     p = sub.add_parser("models", help="fetch or list the embedded Segment Anything model",
                        description="Manage model files in $ZEROPS_HOME (default ~/.cache/zerops).")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
@@ -109,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     msub.add_parser("list", help="show which model files are present")
     p.set_defaults(func=cmd_models)
 
+
+def _add_cache(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops cache`` subcommand."""
     p = sub.add_parser("cache", help="show or clear the stage cache (initial / extended groups, boxes)",
                        description="The stage cache keeps SAM's and the detector's results per shape and settings, "
                                    "so reruns that change only later settings skip them. Default folder: "
@@ -122,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--stage", choices=["groups", "extended", "boxes"], help="only this stage")
     p.set_defaults(func=cmd_cache)
 
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops render`` subcommand."""
     p = sub.add_parser("render", help="render a cloud or mesh from the ZeroPS views to PNGs",
                        description="Normalize INPUT into the unit sphere and render it from every view of a preset; "
                                    "writes view_<name>.png per view and a contact sheet views.png.")
@@ -133,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="square image size in pixels (default 800, at most 4096)")
     p.set_defaults(func=cmd_render)
 
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops synth`` subcommand."""
     p = sub.add_parser("synth", help="generate the procedural part-labelled benchmark (PartNetE layout)",
                        description="Write <OUT>/<Category>/<id>/{pc.ply,label.npy,meta.json} for procedural objects "
                                    "with PartNetE's category and part names. Same seed, same bytes.")
@@ -148,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
 
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops convert`` subcommand."""
     p = sub.add_parser("convert", help="convert a multi-part asset (URDF, GLB/GLTF, meshes) to the PartNetE layout",
                        description="Write OUT/{pc.ply,label.npy,meta.json} from ASSET: a URDF (one part per link "
                                    "with visuals), a GLB/GLTF scene (one part per mesh node), a folder of meshes "
@@ -172,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
     p.set_defaults(func=cmd_convert)
 
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops eval`` subcommand."""
     p = sub.add_parser("eval", help="evaluate a method on a PartNetE-layout folder",
                        description="Run a method on every shape of DATA_DIR and write DIR/report.json and "
                                    "DIR/report.md (Average IoU, semantic mIoU, instance mAP50, in percent). "
@@ -179,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", help="folder with <Category>/<id>/{pc.ply,label.npy}")
     p.add_argument("--out", required=True, help="output folder for the report and the per-shape cache")
     p.add_argument("--method", default="components",
-                   help="method name: zerops, labeling (labeling alone, on the ground-truth parts), components, oracle, or a plug-in package.module:factory (default components)")
+                   help="method name: zerops, labeling (labeling alone, on the ground-truth parts), components, "
+                        "oracle, or a plug-in package.module:factory (default components)")
     p.add_argument("--no-resume", action="store_true", help="recompute every shape instead of resuming")
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")
     p.add_argument("--limit", type=_int_in(0), help="at most N shapes per category")
@@ -196,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_arguments(p, defaults=False)
     p.set_defaults(func=cmd_eval)
 
+
+def _add_segment(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops segment`` subcommand."""
     p = sub.add_parser("segment", help="segment a cloud or mesh into class-agnostic parts",
                        description="Run ZeroPS on INPUT and write parts.npz (xyz, part), parts.ply (colored by "
                                    "part, int property 'part'), summary.json (part sizes, seconds per stage, "
@@ -210,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_segment)
 
+
+def _add_view(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops view`` subcommand."""
     p = sub.add_parser("view", help="write an interactive HTML viewer for a result folder",
                        description="Write DIR/viewer.html: one self-contained page (no network) showing the "
                                    "points colored by part, class or instance, with a legend (names, point counts, "
@@ -223,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embed at most this many points (a fixed random subset of larger clouds; default 200000)")
     p.set_defaults(func=cmd_view)
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    """The ``zerops export`` subcommand."""
     p = sub.add_parser("export", help="export a result's parts as point clouds or labelled meshes",
                        description="Write DIR/export/: with --format ply one colored point cloud per part "
                                    "(part_<k>[_<name>].ply); with glb or obj (mesh input) the input mesh with every "
@@ -235,4 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="part", choices=["part", "semantic", "instance"],
                    help="one file per part (default), per class or per instance (the last two need named parts)")
     p.set_defaults(func=cmd_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``zerops`` command line: one ``_add_<command>`` per subcommand, in the order ``--help`` lists them."""
+    parser = _Parser(
+        prog="zerops", description="Zero-shot 3D part segmentation (ZeroPS) with Segment Anything, on CPU or GPU.")
+    parser.add_argument("--version", action="version", version=f"zerops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in (_add_models, _add_cache, _add_render, _add_synth, _add_convert, _add_eval, _add_segment, _add_view,
+                _add_export):
+        add(sub)
     return parser

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from zerops.detectors.base import (PROMPT_STYLES, Detections, Detector, as_detector, build_prompt, check_part_names,
-                                   filter_detections, object_pixels)
+from zerops.detectors.base import (
+    PROMPT_STYLES,
+    Detections,
+    Detector,
+    as_detector,
+    build_prompt,
+    check_part_names,
+    filter_detections,
+    object_pixels,
+)
 from zerops.registry import Registry
 
 #: The detectors by name (lazy: a module is imported when its entry is first used).

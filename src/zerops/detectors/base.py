@@ -117,8 +117,9 @@ class Detector(abc.ABC):
                      score_threshold: float = 0.5, max_object_fraction: float = 0.98,
                      progress: bool = False) -> list[Detections]:
         """Detections for each rendered view (``RenderedView``), filtered as the spec says."""
-        from tqdm import tqdm
         import sys
+
+        from tqdm import tqdm
 
         out = []
         for view in tqdm(views, desc="detect", unit="view", disable=not progress, file=sys.stderr):

@@ -25,7 +25,8 @@ from PIL import Image
 
 from zerops.detectors.base import PROMPT_STYLES, Detections, Detector, build_prompt, check_part_names
 from zerops.errors import ZeropsError
-from zerops.torchcheck import check_torch_device, first_line as _first_line, import_torch_transformers, load_hf_config
+from zerops.torchcheck import check_torch_device, import_torch_transformers, load_hf_config
+from zerops.torchcheck import first_line as _first_line
 
 __all__ = ["HFDetector", "SUPPORTED", "join_phrases", "token_phrase_index", "phrase_logits", "pack_phrases",
            "normalized_to_pixels"]

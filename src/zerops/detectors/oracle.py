@@ -158,7 +158,10 @@ class OracleDetector(Detector):
 
     def view_boxes(self, view_number: int, view: Any, semantic: np.ndarray, instance: np.ndarray,
                    n_classes: int) -> Detections:
-        """Raw (unfiltered) boxes of one view."""
+        """Raw (unfiltered) boxes of one view.
+
+        Long: the oracle detector's per-view steps in order.
+        """
         boxes, classes, inst, npx = true_boxes(view.index_map, semantic, instance, self.min_pixels)
         e = self.errors
         if e == ORACLE_PRESETS["perfect"]:

@@ -72,6 +72,7 @@ def run_eval(
         ray: compute shapes as Ray tasks: "" for a local Ray instance, or a cluster address.
     Returns:
         The report dict written to ``report.json`` (metrics in percent, None where not available).
+    Long: the evaluation's steps in order (list, resume, compute, report); each step is a call.
     """
     from tqdm.auto import tqdm
 

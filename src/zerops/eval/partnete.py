@@ -20,14 +20,13 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.io.cloud import PointCloud
-from zerops.io.files import atomic_path, json_dumps, load_json
+from zerops.io.files import load_json
+from zerops.io.labelfiles import PICKLE_PROTOCOL, label_npy_bytes, write_partnete_shape  # noqa: F401 (re-exported)
 from zerops.io.load import load_cloud
-from zerops.io.ply import ply_bytes
 from zerops.limits import MAX_LABEL_BYTES, MAX_PICKLE_DEPTH, MAX_PICKLE_OPS, MAX_POINTS
 from zerops.partnames import load_partnete_meta
 
 LABEL_KEYS = ("semantic_seg", "instance_seg")
-PICKLE_PROTOCOL = 4
 
 # (module, name) pairs the safe unpickler may resolve: numpy's array reconstruction only (plain dicts,
 # lists and tuples need no globals; ``_codecs.encode`` rebuilds bytes in protocol-2 pickles).
@@ -139,7 +138,8 @@ def _labels_from_obj(obj: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
+# complexity: a reader: one check per file format and failure, in order
+def load_labels(path: str | os.PathLike, allow_pickle: bool = False,  # noqa: C901
                 n_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read (semantic, instance) (N,) int64 labels from a PartNetE ``label.npy`` or a ``label.npz``.
 
@@ -147,6 +147,7 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
     arrays (a malicious file raises :class:`ZeropsError` instead of running code). ``allow_pickle=True``
     uses ``np.load(allow_pickle=True)`` -- only for files you trust. ``n_points``: the cloud's size; a
     ``label.npz`` whose headers declare other row counts is refused before anything is unpacked.
+    Long: a reader: one check per label format and failure, in order.
     """
     from zerops.io.readers import NPY_ERRORS, check_npy_file, check_rows
 
@@ -188,7 +189,7 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
             if int(np.prod(shape, dtype=np.float64)) > 2 * MAX_POINTS:
                 raise ZeropsError(f"{p}: declares an array of shape {shape}; zerops reads at most "
                                   f"{MAX_POINTS:,} labels")
-            if dtype != object:
+            if dtype != np.dtype(object):
                 return _labels_from_obj(np.load(io.BytesIO(data), allow_pickle=False), p)
             obj = safe_unpickle(data[f.tell():])
         else:
@@ -203,7 +204,8 @@ def load_labels(path: str | os.PathLike, allow_pickle: bool = False,
     except RecursionError:
         raise ZeropsError(f"{p}: cannot read labels (nested too deeply)") from None
     except Exception as exc:  # noqa: BLE001 - malformed input of any kind
-        raise ZeropsError(f"{p}: cannot read labels ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
+        why = " ".join(str(exc).split())[:160]
+        raise ZeropsError(f"{p}: cannot read labels ({type(exc).__name__}: {why})") from None
     if isinstance(obj, np.ndarray) and obj.dtype != object:
         raise ZeropsError(f"{p}: expected a dict with keys 'semantic_seg' and 'instance_seg', got an array")
     return _labels_from_obj(obj, p)
@@ -299,43 +301,3 @@ def list_partnete_shapes(
         found = sorted(d for d in (root / cat).iterdir() if d.is_dir() and (d / "pc.ply").is_file())
         shapes.extend(found if limit is None else found[:limit])
     return shapes
-
-
-def label_npy_bytes(semantic: np.ndarray, instance: np.ndarray) -> bytes:
-    """PartNetE ``label.npy`` bytes: a .npy holding a pickled dict (fixed pickle protocol, deterministic)."""
-    obj = np.empty((), dtype=object)
-    obj[()] = {
-        "semantic_seg": np.ascontiguousarray(semantic, dtype=np.int64),
-        "instance_seg": np.ascontiguousarray(instance, dtype=np.int64),
-    }
-    buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, np.lib.format.header_data_from_array_1_0(obj))
-    pickle.dump(obj, buf, protocol=PICKLE_PROTOCOL)
-    return buf.getvalue()
-
-
-def write_partnete_shape(
-    folder: str | os.PathLike,
-    xyz: np.ndarray,
-    rgb: np.ndarray | None,
-    semantic: np.ndarray,
-    instance: np.ndarray,
-    meta: dict,
-) -> None:
-    """Write a PartNetE shape folder: ``pc.ply`` (binary, xyz float + rgb uchar), ``label.npy``
-    (pickled dict, PartNetE-compatible) and ``meta.json`` (sorted keys). Identical inputs give
-    byte-identical files; each file is written atomically."""
-    xyz = np.asarray(xyz)
-    n = xyz.shape[0] if xyz.ndim == 2 else -1
-    semantic, instance = np.asarray(semantic), np.asarray(instance)
-    for name, arr in (("semantic", semantic), ("instance", instance)):
-        if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
-            raise ZeropsError(f"{folder}: {name} labels must be an ({n},) integer array, got {arr.shape} {arr.dtype}")
-    ply = ply_bytes(xyz, rgb, binary=True)
-    labels = label_npy_bytes(semantic, instance)
-    text = json_dumps(meta, sort_keys=True, indent=1)
-    folder = Path(folder)
-    # meta.json first: a folder an interrupted synth left is still recognisably its own (see synth)
-    for name, data in (("meta.json", text.encode("utf-8")), ("pc.ply", ply), ("label.npy", labels)):
-        with atomic_path(folder / name) as tmp:
-            tmp.write_bytes(data)

@@ -7,9 +7,8 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.eval.prediction import Method, Prediction
-from zerops.pipeline import ZeroPS, build_detector
 from zerops.options import build_config, option_names, split_options
-
+from zerops.pipeline import ZeroPS, build_detector
 
 _RUNTIME = ("detector_seed", "cache")      # options that are not switches of the CLI table
 

@@ -94,6 +94,7 @@ def segment_components(
         min_region: regions below this fraction of the cloud are merged into neighbouring regions.
     Returns:
         (N,) int64 part ids (largest part 0), -1 for DBSCAN noise.
+    Long: one region-growing pass whose queues and labels the steps share.
     """
     xyz = np.asarray(xyz, dtype=np.float64)
     n = len(xyz)

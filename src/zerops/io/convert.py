@@ -257,8 +257,8 @@ def part_classes(parts: list[AssetPart], pairs: list[tuple[str, str]]) -> tuple[
 def sample_parts(parts: list[AssetPart], n_points: int, seed: int = 0,
                  **outer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Outer-surface points of the assembled parts: xyz (N, 3) float64, rgb (N, 3) float32, part (N,) int64."""
-    from zerops.io.mesh import mesh_colors
     from zerops.geometry.outersurface import sample_outer_surface
+    from zerops.io.mesh import mesh_colors
 
     pieces = [(i, pc) for i, part in enumerate(parts) for pc in part.pieces]
     tris = [pc.triangles() for _, pc in pieces]
@@ -321,8 +321,9 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
 
     up: the asset's up axis, y or z (auto: z for URDF, y otherwise); the output is y-up.
     ``outer`` passes n_views / resolution to :func:`zerops.geometry.outersurface.sample_outer_surface`.
+    Long: load, sample, label and write in order; nothing is written when a step fails.
     """
-    from zerops.eval.partnete import write_partnete_shape
+    from zerops.io.labelfiles import write_partnete_shape
 
     t0 = time.perf_counter()
     out = Path(out)

@@ -113,7 +113,8 @@ def _load_mesh(result: ResultDir, mesh: Any) -> Any:
     ext = path.suffix.lower()
     if ext in readers.CLOUD_EXTENSIONS and ext != ".ply":
         if mesh is not None:
-            raise ZeropsError(f"{path}: is a point cloud file; --mesh needs a mesh (obj, glb, gltf, ply with faces, ...)")
+            raise ZeropsError(f"{path}: is a point cloud file; "
+                              "--mesh needs a mesh (obj, glb, gltf, ply with faces, ...)")
         raise ZeropsError(POINT_CLOUD_MESSAGE)
     cloud = load_cloud(path, n_points=64, seed=0)       # only the mesh is used
     if cloud.mesh is None:

@@ -15,8 +15,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.files import load_json
 from zerops.io.cloud import PointCloud, make_cloud
+from zerops.io.files import load_json
 from zerops.limits import MAX_TEXTURE_PIXELS, check_points
 
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".stl", ".off", ".dae", ".3mf")

@@ -6,7 +6,6 @@ import numpy as np
 from zerops.arrays import check_labels
 from zerops.errors import ZeropsError
 
-
 UNLABELED_GRAY = np.array([160, 160, 160], dtype=np.uint8)
 
 

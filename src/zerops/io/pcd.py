@@ -35,8 +35,12 @@ def _pcd_header(raw: bytes, path: Path) -> tuple[dict[str, list[str]], int]:
             return header, pos
 
 
-def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
-    """PCD v0.7 (DATA ascii, binary or binary_compressed); fields x y z [rgb|rgba] [normal_x normal_y normal_z]."""
+# complexity: a reader: header fields and three DATA encodings checked in order
+def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:  # noqa: C901
+    """PCD v0.7 (DATA ascii, binary or binary_compressed); fields x y z [rgb|rgba] [normal_x normal_y normal_z].
+
+    Long: a reader that checks the header and the three DATA encodings in file order, one error per failure.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -106,7 +110,7 @@ def read_pcd(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
             raise ZeropsError(f"{path}: PCD rows have {flat.shape[1]} values, header announces {width}")
         table = np.empty(flat.shape[0], dtype=dtype)
         col = 0
-        for (name, code, *shape), count in zip(dtype_fields, counts):
+        for (name, code, *_shape), count in zip(dtype_fields, counts):
             values = flat[:, col:col + count]
             if name.split("__")[0] in ("rgb", "rgba") and np.dtype(code).kind == "f":
                 table[name] = values.astype(np.float32).reshape(table[name].shape)

@@ -110,7 +110,8 @@ def _check_ply_rows(path: Path) -> None:
         last = next((size for _, count, size, _ in reversed(elements) if count and size), 1)
         if body < expected or body - expected >= last:
             if len(elements) == 1:
-                rows = f"{body // max(elements[0][2], 1)} rows" + (" and a partial one" if body % max(elements[0][2], 1) else "")
+                width = max(elements[0][2], 1)
+                rows = f"{body // width} rows" + (" and a partial one" if body % width else "")
             else:
                 rows = f"{body} bytes of data, {'fewer' if body < expected else 'more'} than the {expected} declared"
             raise ZeropsError(f"{path}: the PLY header declares {declared} rows ({what}) but the file holds {rows}")

@@ -1,4 +1,4 @@
-"""Reading a result folder written by ``zerops segment`` (:func:`zerops.io.results.write_segment_outputs`).
+"""Reading a result folder written by ``zerops segment`` (:func:`zerops.output.write_segment_outputs`).
 
 ``load_result(folder)`` checks the folder and returns a :class:`ResultDir` with the per-point arrays of
 ``parts.npz`` and the parsed ``summary.json``. Every problem (missing folder or file, corrupt file, wrong array
@@ -19,7 +19,7 @@ from zerops.errors import ZeropsError
 from zerops.io.files import load_json
 from zerops.limits import MAX_POINTS
 
-#: The result format this module reads (the same number :mod:`zerops.io.results` writes; kept here so reading a
+#: The result format this module reads (the same number :mod:`zerops.output` writes; kept here so reading a
 #: result does not import the pipeline).
 READS_FORMAT = 1
 
@@ -206,8 +206,12 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
                           "run `zerops segment` again") from None
 
 
-def load_result(folder: str | os.PathLike) -> ResultDir:
-    """Load and check a result folder (``parts.npz`` + ``summary.json``)."""
+# complexity: a loader: one check per file and field of a result folder
+def load_result(folder: str | os.PathLike) -> ResultDir:  # noqa: C901
+    """Load and check a result folder (``parts.npz`` + ``summary.json``).
+
+    Long: one check per file and field of a result folder, in order.
+    """
     path = Path(folder)
     if not path.exists():
         raise ZeropsError(f"{path}: result folder not found")

@@ -29,14 +29,13 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from zerops.arrays import check_points
-from zerops.torchcheck import check_torch_device, import_torch
 from zerops.config import RenderConfig
 from zerops.errors import ZeropsError
 from zerops.geometry.pointops import knn, normals_from_neighbors, smooth_normals
 from zerops.render.raster import splat
 from zerops.render.shading import SHADINGS, shade
 from zerops.render.views import ViewLayout, ViewSpec, get_layout
-
+from zerops.torchcheck import check_torch_device, import_torch
 
 
 def normalize(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -145,7 +144,7 @@ class Renderer:
             ``min(2, cpu count)`` for the numpy backend, 1 for torch. Results do not depend on it.
     """
 
-    def __init__(
+    def __init__(  # noqa: C901 (argument checks and backend choice, in order)
         self,
         config: RenderConfig = RenderConfig(),
         device: str = "cpu",

@@ -11,13 +11,13 @@ coordinates, pixel (r, c) covers [c, c+1) x [r, r+1) and its centre is (c + 0.5,
 from __future__ import annotations
 
 import abc
-import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.geometry.masks import SELECTION_RULES, select_candidates
 
 __all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "check_segmenter"]
 
@@ -95,22 +95,12 @@ def select_masks(masks: np.ndarray, scores: np.ndarray, rule: str = "smallest",
     scores = np.asarray(scores, dtype=np.float32)
     if masks.ndim != 4 or scores.shape != masks.shape[:2]:
         raise ZeropsError(f"select_masks needs masks (B, C, H, W) and scores (B, C), got {masks.shape}, {scores.shape}")
+    if rule not in SELECTION_RULES:
+        raise ZeropsError(f"unknown mask selection rule '{rule}': use smallest, smallest-confident or best")
     b = masks.shape[0]
     area = masks.reshape(b, masks.shape[1], -1).sum(-1)
-    rows = np.arange(b)
-    if rule == "smallest":
-        idx = area.argmin(axis=1)
-        ok = scores[rows, idx] >= min_score
-    elif rule == "smallest-confident":
-        conf = scores >= min_score
-        idx = np.where(conf, area, np.iinfo(np.int64).max).argmin(axis=1)
-        ok = conf[rows, idx]
-    elif rule == "best":
-        idx = scores.argmax(axis=1)
-        ok = scores[rows, idx] >= min_score
-    else:
-        raise ZeropsError(f"unknown mask selection rule '{rule}': use smallest, smallest-confident or best")
-    chosen = scores[rows, idx] if b else np.zeros(0, np.float32)
+    idx, ok = select_candidates(area, scores, rule, min_score)
+    chosen = scores[np.arange(b), idx] if b else np.zeros(0, np.float32)
     return np.where(ok, idx, -1).astype(np.int64), chosen.astype(np.float32)
 
 
@@ -120,8 +110,7 @@ class Segmenter(abc.ABC):
     Subclasses implement ``_encode(images, progress)`` (store per-view state) and
     ``_decode(view, points (B, K, 2) float32 pixel coords, labels (B, K) int64)`` returning
     ``(masks (B, 3, H, W) bool, scores (B, 3) float32)``; this class validates inputs, groups prompt
-    sets by size and keeps counters: ``n_encodes`` (views encoded), ``n_decodes`` (prompt sets decoded),
-    ``encode_seconds``, ``decode_seconds``.
+    sets by size and counts ``n_encodes`` (views encoded) and ``n_decodes`` (prompt sets decoded).
     """
 
     name: str = "segmenter"
@@ -149,14 +138,12 @@ class Segmenter(abc.ABC):
         for i, img in enumerate(images):
             _check_image(img, i)
         self._sizes = []
-        t0 = time.perf_counter()
         if embeddings is not None and self.supports_embedding_cache:
             if len(embeddings) != len(images):
                 raise ZeropsError(f"got {len(embeddings)} embeddings for {len(images)} images")
             self._encode_with([np.ascontiguousarray(im) for im in images], list(embeddings), progress)
         else:
             self._encode([np.ascontiguousarray(im) for im in images], progress)
-        self.encode_seconds += time.perf_counter() - t0
         self.n_encodes += len(images)
         self._sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
 
@@ -181,15 +168,10 @@ class Segmenter(abc.ABC):
     def reset_stats(self) -> None:
         self.n_encodes = 0
         self.n_decodes = 0
-        self.encode_seconds = 0.0
-        self.decode_seconds = 0.0
-
-    def stats(self) -> dict[str, float]:
-        return {"views_encoded": self.n_encodes, "prompts_decoded": self.n_decodes,
-                "encode_s": round(self.encode_seconds, 3), "decode_s": round(self.decode_seconds, 3)}
 
     # ---- decoding ----------------------------------------------------------------------------------
-    def predict(self, view: int, prompts: Iterable[PromptSet] | PromptSet | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, view: int,
+                prompts: Iterable[PromptSet] | PromptSet | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decode B prompt sets on one view.
 
         Returns masks (B, 3, H, W) bool at the view's resolution and scores (B, 3) float32 (predicted IoU
@@ -225,7 +207,6 @@ class Segmenter(abc.ABC):
         stability: np.ndarray | None = np.zeros((len(sets), 3), dtype=np.float32) if offset is not None else None
         if not sets:
             return masks, scores, stability
-        t0 = time.perf_counter()
         sizes = np.array([len(p) for p in sets])
         for k in np.unique(sizes):                     # same K in one batch: no extra padding tokens
             idx = np.flatnonzero(sizes == k)
@@ -242,7 +223,6 @@ class Segmenter(abc.ABC):
                     stability[idx] = st
             masks[idx] = m
             scores[idx] = s
-        self.decode_seconds += time.perf_counter() - t0
         self.n_decodes += len(sets)
         return masks, scores, stability
 
@@ -275,7 +255,8 @@ def _check_image(img: Any, i: int) -> None:
     if img.ndim != 3 or img.shape[2] != 3:
         raise ZeropsError(f"image {i} has shape {img.shape}, expected (H, W, 3) RGB")
     if img.dtype != np.uint8:
-        raise ZeropsError(f"image {i} has dtype {img.dtype}, expected uint8 (convert with (img * 255).astype(np.uint8))")
+        raise ZeropsError(f"image {i} has dtype {img.dtype}, expected uint8 "
+                          "(convert with (img * 255).astype(np.uint8))")
     if img.shape[0] < 2 or img.shape[1] < 2:
         raise ZeropsError(f"image {i} is too small ({img.shape[1]}x{img.shape[0]} pixels)")
 

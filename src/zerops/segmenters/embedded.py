@@ -9,7 +9,6 @@ SAM does (low-res -> padded 1024 -> crop -> view size, logits > 0) by :class:`Lo
 from __future__ import annotations
 
 import os
-
 import sys
 import warnings
 from pathlib import Path
@@ -170,7 +169,8 @@ class EmbeddedSam(Segmenter):
                 path.unlink(missing_ok=True)
                 reason = str(err)
         if decoder == "batched":
-            raise ZeropsError(f"cannot build the batched SAM decoder ({reason}): install torch, or use decoder='shipped'")
+            raise ZeropsError(f"cannot build the batched SAM decoder ({reason}): "
+                              "install torch, or use decoder='shipped'")
         warnings.warn(f"zerops: batched SAM decoder unavailable ({reason}); using the shipped decoder graph "
                       "(same results, slower)", RuntimeWarning, stacklevel=3)
         self._decoder = _session(surgery.SerializeToString(), self._providers, self._threads, "the SAM decoder")

@@ -28,8 +28,8 @@ import numpy as np
 from zerops.errors import ZeropsError
 from zerops.io.files import atomic_path
 
-__all__ = ["LOWRES_OUTPUT", "IOU_OUTPUT", "multimask_graph", "with_candidate_outputs", "decoder_weights", "MultimaskDecoder",
-           "build_batched_decoder", "EXPORT_VERSION"]
+__all__ = ["LOWRES_OUTPUT", "IOU_OUTPUT", "multimask_graph", "with_candidate_outputs", "decoder_weights",
+           "MultimaskDecoder", "build_batched_decoder", "EXPORT_VERSION"]
 
 LOWRES_OUTPUT = "/Reshape_9_output_0"
 IOU_OUTPUT = "/iou_prediction_head/layers.2/Gemm_output_0"
@@ -119,7 +119,8 @@ def decoder_weights(model) -> dict[str, np.ndarray]:
     for node in g.node:
         if node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in init \
                 and node.name.endswith("/MatMul") and node.name.startswith("/transformer/"):
-            key = node.name[1:-len("/MatMul")].replace("/", ".") + ".weight"      # transformer.layers.0.self_attn.q_proj.weight
+            # e.g. transformer.layers.0.self_attn.q_proj.weight
+            key = node.name[1:-len("/MatMul")].replace("/", ".") + ".weight"
             w[key] = init[node.input[1]].T
         elif node.name == "/Expand_1":
             w["output_tokens"] = init[node.input[0]].reshape(-1, init[node.input[0]].shape[-1])
@@ -141,7 +142,8 @@ def decoder_weights(model) -> dict[str, np.ndarray]:
     return w
 
 
-def _torch_decoder_class():
+def _torch_decoder_class():  # noqa: C901 (builds the torch module class; its methods count toward it)
+    """Long: a class factory (torch is imported lazily); its lines are the methods of the one class it builds."""
     import torch
     from torch import nn
 

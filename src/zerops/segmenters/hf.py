@@ -18,9 +18,9 @@ import numpy as np
 from PIL import Image
 
 from zerops.errors import ZeropsError
-from zerops.torchcheck import check_torch_device, import_torch_transformers, load_hf_config
 from zerops.segmenters.base import Segmenter
 from zerops.segmenters.upscale import LogitUpscaler
+from zerops.torchcheck import check_torch_device, import_torch_transformers, load_hf_config
 
 __all__ = ["HFSam", "IMAGENET_MEAN", "IMAGENET_STD"]
 

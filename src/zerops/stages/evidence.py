@@ -14,9 +14,13 @@ the two superpoints' memberships over the masks of views that see both (1: alway
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
+
+from zerops.config import GraphConfig
+from zerops.geometry.masks import pack_rows, unpack_rows
 
 
 @dataclass
@@ -43,20 +47,21 @@ class MaskEvidence:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def add_view_masks(self, view: int, masks: np.ndarray, scores: np.ndarray, seen: np.ndarray,
-                       pixels: np.ndarray, source: str = "", min_points: int = 1,
-                       index_map: np.ndarray | None = None) -> None:
+    def add_view_masks(self, view: int, masks: np.ndarray, scores: np.ndarray, rendered: Any,
+                       source: str = "", won_pixels: bool = True) -> None:
         """Record every non-empty candidate of one decode call.
 
         Args:
             view: the view index. masks: (B, C, H, W) bool candidates; scores: (B, C) predicted IoUs.
-            seen: (N,) bool visible-surface points of the view; pixels: (N, 2) their (col, row) projections.
-            min_points: candidates covering fewer seen points are skipped.
-            index_map: (H, W) front-most point of every pixel (−1 background). Given, a point that is
+            rendered: the view (``RenderedView``-like): ``seen`` (N,) bool visible-surface points, ``pixels``
+                (N, 2) their (col, row) projections and, optionally, ``index_map``.
+            won_pixels: with the view's ``index_map`` ((H, W) front-most point of every pixel), a point that is
                 front-most somewhere is in a mask when most of the pixels it wins are: near a part boundary
                 a neighbour's splat often covers a point's centre pixel, so the centre alone mislabels it
                 (5–15 % of the seen points of sparse clouds). Points that win no pixel use their centre.
         """
+        seen, pixels = rendered.seen, rendered.pixels
+        index_map = getattr(rendered, "index_map", None) if won_pixels else None
         masks = np.asarray(masks)
         if masks.size == 0:
             return
@@ -65,7 +70,7 @@ class MaskEvidence:
         self.n_prompts += b
         idx = np.flatnonzero(seen)
         if view not in self.seen:
-            self.seen[view] = np.packbits(np.asarray(seen, dtype=bool))
+            self.seen[view] = pack_rows(seen)
         if len(idx) == 0:
             return
         cols = np.clip(pixels[idx, 0].astype(np.int64), 0, w - 1)
@@ -75,10 +80,10 @@ class MaskEvidence:
             inside = _won_pixel_majority(masks.reshape(b * c, h * w), np.asarray(index_map).reshape(-1), idx,
                                          inside)
         flat_scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        for j in np.flatnonzero(inside.sum(axis=1) >= max(int(min_points), 1)):
+        for j in np.flatnonzero(inside.sum(axis=1) >= 1):
             full = np.zeros(self.n_points, dtype=bool)
             full[idx[inside[j]]] = True
-            self.members.append(np.packbits(full))
+            self.members.append(pack_rows(full))
             self.views.append(int(view))
             self.scores.append(float(flat_scores[j]))
             self.sources.append(source)
@@ -86,17 +91,14 @@ class MaskEvidence:
 
     def member_matrix(self) -> np.ndarray:
         """(M, N) bool: mask × point membership."""
-        if not self.members:
-            return np.zeros((0, self.n_points), dtype=bool)
-        return np.unpackbits(np.stack(self.members), axis=1, count=self.n_points).astype(bool)
+        return unpack_rows(self.members, self.n_points)
 
     def seen_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """(V,) view indices and (V, N) bool seen points of the views with masks."""
         keys = sorted(self.seen)
         if not keys:
             return np.zeros(0, np.int64), np.zeros((0, self.n_points), dtype=bool)
-        return np.asarray(keys), np.unpackbits(np.stack([self.seen[k] for k in keys]), axis=1,
-                                               count=self.n_points).astype(bool)
+        return np.asarray(keys), unpack_rows([self.seen[k] for k in keys], self.n_points)
 
 
 def _won_pixel_majority(masks: np.ndarray, front: np.ndarray, idx: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -118,7 +120,7 @@ def _won_pixel_majority(masks: np.ndarray, front: np.ndarray, idx: np.ndarray, i
 
 
 def superpoint_evidence(ev: MaskEvidence, label: np.ndarray, n_super: int,
-                        min_seen: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        min_seen: int = GraphConfig.evidence_min_seen) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per mask and superpoint: coverage and visibility.
 
     Args:
@@ -146,7 +148,7 @@ def superpoint_evidence(ev: MaskEvidence, label: np.ndarray, n_super: int,
 
 
 def edge_affinity(F: np.ndarray, V: np.ndarray, w: np.ndarray, edges: np.ndarray,
-                  power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                  power: float = GraphConfig.affinity_power) -> tuple[np.ndarray, np.ndarray]:
     """Soft co-membership of adjacent superpoints.
 
     For edge (a, b), over the masks m whose view sees both: ``sum w_m min(F_ma, F_mb) /

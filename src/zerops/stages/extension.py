@@ -13,12 +13,12 @@ return the same result, so :class:`DecodeMemo` may answer repeats without runnin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zerops.geometry.clustering import largest_cluster
 from zerops.config import ExtensionConfig
+from zerops.geometry.masks import Lifter, lift_mask, select_candidates  # noqa: F401 (lift_mask re-exported)
 from zerops.geometry.pointops import farthest_point_sampling
 
 DecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -60,63 +60,25 @@ def sve_prompt_points(group: np.ndarray, visible: np.ndarray, xyz: np.ndarray, n
     return np.asarray(chosen, dtype=np.int64)
 
 
-def lift_mask(mask: np.ndarray, pixels: np.ndarray, seen: np.ndarray, radius: np.ndarray | None = None,
-              margin: float = 0.5) -> np.ndarray:
-    """Points on the visible surface that lie inside a mask.
-
-    A point is lifted when its centre pixel and the four pixels ``margin`` × its splat radius away
-    (left, right, up, down) are all inside the mask. Near a mask's border the rendered splats of one part
-    cover the centres of the next part's points, so the margin keeps those neighbours out — without it a
-    group picks up a rim of foreign points, its farthest-point prompts land on them and self-extension
-    drifts into the neighbour.
-
-    Args:
-        mask: (H, W) bool; pixels: (N, 2) float projections (x = column, y = row);
-        seen: (N,) bool surface visibility of the view (``RenderedView.seen``);
-        radius: (N,) splat radius in pixels (``RenderedView.radius``); None = centre pixel only.
-    Returns:
-        sorted int64 point indices.
-    """
-    h, w = mask.shape
-    cand = np.flatnonzero(seen)
-    x = pixels[cand, 0]
-    y = pixels[cand, 1]
-    offsets = [(0.0, 0.0)]
-    if radius is not None and margin > 0:
-        offsets += [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)]
-        r = radius[cand] * margin
-    inside = np.ones(len(cand), dtype=bool)
-    for dx, dy in offsets:
-        cx = x if dx == 0 else x + dx * r
-        cy = y if dy == 0 else y + dy * r
-        cols = np.clip(np.floor(cx).astype(np.int64), 0, w - 1)
-        rows = np.clip(np.floor(cy).astype(np.int64), 0, h - 1)
-        inside &= mask[rows, cols]
-    return cand[inside].astype(np.int64)
-
-
 def choose_smallest_confident(masks: np.ndarray, scores: np.ndarray, min_pred_iou: float,
                               rule: str = "smallest", max_area: float | None = None) -> int | None:
     """Pick one of SAM's 3 candidates, or None.
 
     ``smallest`` (the spec): the smallest-area candidate, rejected if its predicted IoU is below
     ``min_pred_iou``. ``smallest-confident``: the smallest among the candidates whose predicted IoU reaches
-    ``min_pred_iou``. Candidates larger than ``max_area`` pixels (whole-object masks) are never chosen.
+    ``min_pred_iou``. Empty candidates, and those larger than ``max_area`` pixels (whole-object masks), are
+    never chosen (:func:`zerops.geometry.masks.select_candidates` with those as not allowed).
 
     Args:
         masks: (3, H, W) bool candidates; scores: (3,) predicted IoUs.
     """
     areas = masks.reshape(len(masks), -1).sum(axis=1)
-    ok = areas > 0
+    allowed = areas > 0
     if max_area is not None:
-        ok &= areas <= max_area
-    if rule == "smallest-confident":
-        ok &= scores >= min_pred_iou
-    cand = np.flatnonzero(ok)
-    if len(cand) == 0:
-        return None
-    k = int(cand[np.argmin(areas[cand])])
-    return k if scores[k] >= min_pred_iou else None
+        allowed &= areas <= max_area
+    rule = "smallest-confident" if rule == "smallest-confident" else "smallest"
+    idx, ok = select_candidates(areas[None], np.asarray(scores)[None], rule, min_pred_iou, allowed[None])
+    return int(idx[0]) if ok[0] else None
 
 
 @dataclass
@@ -143,29 +105,42 @@ class ExtensionStats:
     memo_hits: int = 0
 
 
-def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, visible: np.ndarray,
-        pixels: np.ndarray, config: ExtensionConfig, eps: float, min_points: int,
-        memo: DecodeMemo | None = None, stats: ExtensionStats | None = None,
-        radius: np.ndarray | None = None, margin: float = 0.5,
-        neighbors: np.ndarray | None = None, object_pixels: int | None = None) -> tuple[list[np.ndarray], bool]:
+@dataclass
+class SveTools:
+    """What every SVE step of one run shares: the decoder, how a mask becomes a group (:class:`Lifter`: the
+    points, DBSCAN settings, lifting margin), interior-prompt neighbours, the decode memo and the counters."""
+
+    decode: DecodeFn
+    lift: Lifter
+    neighbors: np.ndarray | None = None          # (N, k) nearest neighbours, for ``config.interior_prompts``
+    memo: DecodeMemo | None = None
+    stats: ExtensionStats = field(default_factory=ExtensionStats)
+
+
+# complexity: the SVE loop of the paper, step by step
+def sve(groups: list[np.ndarray], view: int, rendered: Any, tools: SveTools,  # noqa: C901
+        config: ExtensionConfig) -> tuple[list[np.ndarray], bool]:
     """One Single Viewpoint Extension of every group into ``view`` (METHOD.md §3.2).
 
     All groups visible enough in the view are decoded in one batch. Groups are only ever enlarged.
 
     Args:
         groups: list of (G_i,) int64 sorted point-index arrays (not modified).
-        visible: (N,) bool surface visibility and pixels: (N, 2) float projections in the target view.
-        radius, margin: splat radii (N,) in pixels and the lifting margin (see :func:`lift_mask`).
-        neighbors: (N, k) nearest-neighbour indices for interior prompts (``config.interior_prompts``).
-        object_pixels: foreground pixels of the view, for the whole-object filter.
+        view: the target view's index; rendered: that view (``seen``, ``pixels``, ``radius`` and, for the
+            whole-object filter, ``index_map``; e.g. a ``RenderedView``).
+        tools: the run's decoder, lifter, interior-prompt neighbours, memo and counters.
     Returns:
         (new groups, whether any group grew).
+    Long: the SVE step of METHOD.md §3.2 (prompt, decode, choose, lift, union) kept whole.
     """
-    stats = stats if stats is not None else ExtensionStats()
+    stats, memo, xyz = tools.stats, tools.memo, tools.lift.xyz
+    visible, pixels = rendered.seen, rendered.pixels
+    index_map = getattr(rendered, "index_map", None)
+    object_pixels = int((index_map >= 0).sum()) if index_map is not None else None
     prompts: dict[int, np.ndarray] = {}
     for gi, g in enumerate(groups):
         p = sve_prompt_points(g, visible, xyz, config.n_fps_prompts, config.min_visible_fraction,
-                              neighbors, config.interior_prompts)
+                              tools.neighbors, config.interior_prompts)
         if p is not None:
             prompts[gi] = p
     lifted: dict[int, np.ndarray | None] = {}
@@ -181,16 +156,15 @@ def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, 
         else:
             todo.append(gi)
     if todo:
-        masks, scores = decode(view, [pixels[prompts[gi]] for gi in todo])
+        masks, scores = tools.decode(view, [pixels[prompts[gi]] for gi in todo])
         stats.decodes += len(todo)
         for b, gi in enumerate(todo):
             k = choose_smallest_confident(masks[b], scores[b], config.min_pred_iou, config.mask_choice,
                                           max_area)
             result = None
             if k is not None:
-                pts = lift_mask(masks[b, k], pixels, visible, radius, margin)
-                kept = largest_cluster(pts, xyz, eps, min_points) if len(pts) else pts
-                result = np.sort(kept).astype(np.int64) if len(kept) else None
+                kept = tools.lift.group(masks[b, k], rendered)
+                result = kept if len(kept) else None
             lifted[gi] = result
             if memo is not None:
                 memo.results[DecodeMemo.key(view, prompts[gi])] = result
@@ -218,39 +192,33 @@ def sve(groups: list[np.ndarray], view: int, decode: DecodeFn, xyz: np.ndarray, 
 
 
 def self_extension(groups_per_start: dict[str, list[np.ndarray]], schedule: dict[str, Sequence[str]],
-                   view_index: dict[str, int], decode: DecodeFn, xyz: np.ndarray, views: Sequence,
-                   config: ExtensionConfig, eps: float, min_points: int, memo: DecodeMemo | None = None,
-                   stop_when_stable: bool = False, progress: Callable[[int], None] | None = None,
-                   margin: float = 0.5, neighbors: np.ndarray | None = None,
-                   ) -> tuple[dict[str, list[np.ndarray]], ExtensionStats]:
+                   view_index: dict[str, int], views: Sequence, tools: SveTools, config: ExtensionConfig,
+                   progress: Callable[[int], None] | None = None) -> tuple[dict[str, list[np.ndarray]], ExtensionStats]:
     """Run the SVE schedule: ``config.passes`` passes × each start view × its BFS order (METHOD.md §3.3).
 
-    Groups of different start views evolve independently. With ``stop_when_stable`` (the ``fast`` preset)
+    Groups of different start views evolve independently. With ``config.stop_when_stable`` (``fast`` preset)
     a start view's later passes are skipped once a whole pass grew none of its groups.
 
     Args:
         groups_per_start: start view name → its initial groups.
         schedule: start view name → the ordered target view names (``views.extension_order``).
-        view_index: view name → index into ``views`` (objects with ``seen`` and ``pixels``).
+        view_index: view name → index into ``views`` (``RenderedView``-like objects, see :func:`sve`).
+        tools: decoder, lifter, neighbours, memo; its ``stats`` are returned.
         progress: called with the number of SVE steps done since the last call.
     """
-    stats = ExtensionStats()
     groups = {s: list(g) for s, g in groups_per_start.items()}
     stable = {s: False for s in groups}
     for _ in range(config.passes):
         for s in groups:
-            if stable[s] and stop_when_stable:
+            if stable[s] and config.stop_when_stable:
                 if progress:
                     progress(len(schedule[s]))
                 continue
             grew_any = False
             for t in schedule[s]:
-                v = views[view_index[t]]
-                groups[s], grew = sve(groups[s], view_index[t], decode, xyz, v.seen, v.pixels,
-                                      config, eps, min_points, memo, stats, v.radius, margin, neighbors,
-                                      int((v.index_map >= 0).sum()))
+                groups[s], grew = sve(groups[s], view_index[t], views[view_index[t]], tools, config)
                 grew_any |= grew
                 if progress:
                     progress(1)
             stable[s] = not grew_any
-    return groups, stats
+    return groups, tools.stats

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 BOOST = 1e3      # key offset of the edges merged first
 
 
@@ -71,10 +70,6 @@ class MergeTree:
             return self.leaf_labels(self.n_leaves - max(int(n_parts), 1))
         return self.leaf_labels(self.n_merges_at(-np.inf if threshold is None else threshold))
 
-    def levels(self, thresholds: np.ndarray) -> list[int]:
-        """Number of clusters at each threshold."""
-        return [self.n_leaves - self.n_merges_at(t) for t in thresholds]
-
 
 def agglomerate(n_nodes: int, edges: np.ndarray, affinity: np.ndarray, strength: np.ndarray | None = None,
                 sizes: np.ndarray | None = None, first: np.ndarray | None = None) -> MergeTree:
@@ -88,6 +83,7 @@ def agglomerate(n_nodes: int, edges: np.ndarray, affinity: np.ndarray, strength:
             that every region is a node of the tree); the recorded values stay the true mean affinities.
     Returns:
         The :class:`MergeTree` of all merges until no edge is left. Ties: the lower cluster pair first.
+    Long: one agglomeration loop whose heap and cluster state the steps share.
     """
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     affinity = np.asarray(affinity, dtype=np.float64)

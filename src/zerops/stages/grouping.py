@@ -8,14 +8,13 @@ thresholded at ±1); when a segmenter cannot give it, the stability filter is sk
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from scipy import ndimage
 
-from zerops.geometry.clustering import largest_cluster
 from zerops.config import GroupingConfig
-from zerops.stages.extension import lift_mask
+from zerops.geometry.masks import Lifter, box_iou, mask_boxes
 from zerops.geometry.pointops import farthest_point_sampling
 
 AmgDecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
@@ -29,34 +28,16 @@ class GroupingStats:
     groups: int = 0           # 3D groups after lifting
 
 
-def mask_boxes(masks: np.ndarray) -> np.ndarray:
-    """(M, H, W) bool → (M, 4) float xyxy boxes (inclusive pixel extents + 1); empty masks give zeros."""
-    boxes = np.zeros((len(masks), 4), dtype=np.float64)
-    for i, m in enumerate(masks):
-        rows = np.flatnonzero(m.any(axis=1))
-        cols = np.flatnonzero(m.any(axis=0))
-        if len(rows):
-            boxes[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
-    return boxes
-
-
 def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression on xyxy boxes; returns kept indices in decreasing score order."""
     order = np.argsort(-scores, kind="stable")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep: list[int] = []
     suppressed = np.zeros(len(boxes), dtype=bool)
     for i in order:
         if suppressed[i]:
             continue
         keep.append(int(i))
-        x1 = np.maximum(boxes[i, 0], boxes[:, 0])
-        y1 = np.maximum(boxes[i, 1], boxes[:, 1])
-        x2 = np.minimum(boxes[i, 2], boxes[:, 2])
-        y2 = np.minimum(boxes[i, 3], boxes[:, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        iou = inter / np.maximum(areas[i] + areas - inter, 1e-9)
-        suppressed |= iou > iou_threshold
+        suppressed |= box_iou(boxes[i], boxes) > iou_threshold
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -108,23 +89,23 @@ def start_view_prompts(visible: np.ndarray, xyz: np.ndarray, n_prompts: int) -> 
     return vis[farthest_point_sampling(xyz[vis], min(n_prompts, len(vis)))]
 
 
-def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.ndarray, pixels: np.ndarray,
-                   index_map: np.ndarray, config: GroupingConfig, eps: float, min_points: int,
-                   stats: GroupingStats | None = None, radius: np.ndarray | None = None,
-                   margin: float = 0.5) -> list[np.ndarray]:
+def initial_groups(view: int, rendered: Any, decode: AmgDecodeFn, lift: Lifter, config: GroupingConfig,
+                   stats: GroupingStats | None = None) -> list[np.ndarray]:
     """3D groups of one start view (METHOD.md §3.1 steps 1–6).
 
     Args:
-        view: index of the start view; visible (N,) (surface visibility, ``RenderedView.seen``),
-            pixels (N, 2) and index_map (H, W) are its maps.
+        view: index of the start view; rendered: that view (``RenderedView``: ``seen``, ``pixels``,
+            ``index_map``, ``radius``).
+        lift: the run's points and how a mask becomes a group (DBSCAN ``eps``/``min_points``, lifting margin).
         config: the prompts, thresholds, ``batch_size`` (prompts per decode) and ``skip_covered`` (``fast``
             preset: skip a prompt whose pixel is already inside an accepted mask).
-        radius, margin: splat radii (N,) in pixels and the lifting margin (see ``extension.lift_mask``).
     Returns:
         list of sorted int64 point-index arrays (almost disjoint).
+    Long: METHOD.md §3.1 steps 1–6 in order, one block each.
     """
     stats = stats if stats is not None else GroupingStats()
-    prompt_idx = start_view_prompts(visible, xyz, config.n_prompts)
+    pixels, index_map = rendered.pixels, rendered.index_map
+    prompt_idx = start_view_prompts(rendered.seen, lift.xyz, config.n_prompts)
     object_pixels = int((index_map >= 0).sum())
     h, w = index_map.shape
     cand_masks: list[np.ndarray] = []
@@ -171,11 +152,8 @@ def initial_groups(view: int, decode: AmgDecodeFn, xyz: np.ndarray, visible: np.
         region = label == i
         if not region.any():
             continue
-        pts = lift_mask(largest_component(region), pixels, visible, radius, margin)
-        if len(pts) == 0:
-            continue
-        core = largest_cluster(pts, xyz, eps, min_points)
+        core = lift.group(largest_component(region), rendered)
         if len(core):
-            groups.append(np.sort(core).astype(np.int64))
+            groups.append(core)
     stats.groups += len(groups)
     return groups

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from zerops.detectors.base import Detections
+from zerops.geometry.masks import box_iou
 
 __all__ = ["part_boxes", "box_iou", "box_points", "tdcm_vote", "vote_matrix", "cnvp", "assign_labels",
            "Labels", "VoteRecord", "CONFIDENCE_RULES"]
@@ -38,19 +39,6 @@ def part_boxes(pixels: np.ndarray, part: np.ndarray, n_parts: int) -> np.ndarray
     has = np.isfinite(lo[:, 0])
     boxes[has] = np.concatenate([lo[has], hi[has]], axis=1)
     return boxes
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box (4,) with each of ``boxes`` (P, 4) -> (P,)."""
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
-    area_b = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def box_points(index_map: np.ndarray, box: np.ndarray) -> np.ndarray:

@@ -74,27 +74,3 @@ def cleanup_labels(labels: np.ndarray, xyz: np.ndarray, eps: float, min_points: 
             out[keep] = next_id
             next_id += 1
     return out
-
-
-def fill_unassigned(labels: np.ndarray, xyz: np.ndarray) -> np.ndarray:
-    """Give every −1 point the label of its nearest labelled point (display only; METHOD.md §3.4 step 5)."""
-    from scipy.spatial import cKDTree
-
-    done = labels >= 0
-    if done.all() or not done.any():
-        return labels.copy()
-    _, nn = cKDTree(xyz[done]).query(xyz[~done], k=1)
-    out = labels.copy()
-    out[~done] = labels[done][nn]
-    return out
-
-
-def merge_and_label(groups: Sequence[np.ndarray], xyz: np.ndarray, iou_threshold: float = 0.3,
-                    eps: float = 0.007, min_points: int = 3) -> np.ndarray:
-    """The whole merging stage: pool → greedy merge → write-order labels → per-part DBSCAN → renumber.
-
-    Returns (N,) int64 part ids, −1 unassigned.
-    """
-    merged = merge_groups(groups, iou_threshold)
-    labels = resolve_labels(merged, len(xyz))
-    return cleanup_labels(labels, xyz, eps, min_points)

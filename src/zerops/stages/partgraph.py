@@ -33,8 +33,14 @@ from zerops.stages.evidence import MaskEvidence, edge_affinity, superpoint_evide
 from zerops.stages.graphmerge import MergeTree, agglomerate, renumber_by_weight
 from zerops.stages.superpoints import Superpoints, compute_superpoints
 from zerops.stages.treecut import best_cut, node_support, regions_spanned
-from zerops.stages.votemerge import (superpoint_features, view_error_rate, view_partitions, vote_affinity,
-                                      vote_merge)
+from zerops.stages.votemerge import (
+    VoteModel,
+    superpoint_features,
+    view_error_rate,
+    view_partitions,
+    vote_affinity,
+    vote_merge,
+)
 
 
 @dataclass
@@ -145,11 +151,7 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     Args:
         xyz: (N, 3) normalized points; rgb: (N, 3) colors in [0, 1] or None; ev: the decoded masks.
     """
-    sp = superpoints if superpoints is not None else compute_superpoints(
-        xyz, rgb, angle_deg=config.angle_deg, color_dist=config.color_dist, min_region=config.min_region,
-        size_fraction=config.size_fraction, min_size=config.min_size, normal_k=config.normal_k,
-        crease_normal_k=config.crease_normal_k, max_variation=config.max_variation or None,
-        local_reach=config.local_reach)
+    sp = superpoints if superpoints is not None else compute_superpoints(xyz, rgb, config)
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     if config.merge not in ("votes", "support"):
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
@@ -157,22 +159,21 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
         parts = view_partitions(ev, config.vote_min_score, config.vote_nms)
         feats = superpoint_features(parts, sp.label, sp.count)
         error = max(view_error_rate(feats, sp.edges, nested=config.vote_nested), config.vote_min_error)
-        args = (config.vote_prior, error, config.vote_nested)
-        affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, *args)
-        tree = vote_merge(feats, sp.edges, sp.strength, same_region > 0, sp.sizes(), *args)
+        model = VoteModel(config.vote_prior, error, config.vote_nested, config.vote_min_seen)
+        affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, model)
+        tree = vote_merge(feats, sp.edges, sp.strength, same_region > 0, sp.sizes(), model)
         return PartGraph(superpoints=sp, evidence=affinity, affinity=affinity, tree=tree,
                          support=np.zeros(sp.count + len(tree.merges)), masks=len(ev), min_part=config.min_part,
                          vote_threshold=config.vote_threshold, view_error=error)
     if len(ev):
-        F, V, _ = superpoint_evidence(ev, sp.label, sp.count)
-        sam, _ = edge_affinity(F, V, mask_weights(ev, config.size_power), sp.edges)
+        F, V, _ = superpoint_evidence(ev, sp.label, sp.count, min_seen=config.evidence_min_seen)
+        sam, _ = edge_affinity(F, V, mask_weights(ev, config.size_power), sp.edges, power=config.affinity_power)
     else:
         sam = np.full(len(sp.edges), np.nan)
     affinity = np.where(np.isnan(sam), 0.5, sam) + config.prior * (same_region - 0.5)
     tree = agglomerate(sp.count, sp.edges, affinity, sp.strength, sp.sizes(),
                        first=same_region > 0 if config.regions_first else None)
-    support = node_support(tree, ev, sp.label, max_share=config.support_max_share, prior=config.support_prior,
-                           region=sp.region)
+    support = node_support(tree, ev, sp.label, config, region=sp.region)
     return PartGraph(superpoints=sp, evidence=sam, affinity=affinity, tree=tree, support=support, masks=len(ev),
                      margin=config.cut_margin, min_part=config.min_part, join_regions=config.join_regions)
 

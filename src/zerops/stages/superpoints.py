@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 
 from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
+from zerops.geometry import masks as maskops
 from zerops.geometry.pointops import farthest_point_sampling, knn, point_spacing
 
 
@@ -51,15 +52,10 @@ class Superpoints:
 
 def fill_nearest(labels: np.ndarray, xyz: np.ndarray) -> np.ndarray:
     """(N,) labels with every −1 replaced by the label of its nearest labelled point (all −1 → all 0)."""
-    labels = np.asarray(labels, dtype=np.int64).copy()
-    bad = labels < 0
-    if not bad.any():
-        return labels
-    if bad.all():
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) and (labels < 0).all():
         return np.zeros_like(labels)
-    _, nn = cKDTree(xyz[~bad]).query(xyz[bad], k=1)
-    labels[bad] = labels[~bad][nn]
-    return labels
+    return maskops.fill_nearest(labels, xyz)
 
 
 def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndarray:
@@ -74,7 +70,7 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
     centers = xyz[farthest_point_sampling(xyz, k)].astype(np.float64)
     assign = np.zeros(m, dtype=np.int64)
     for _ in range(max(int(iterations), 1)):
-        _, assign = cKDTree(centers).query(xyz, k=1)
+        assign = maskops.nearest_index(centers, xyz)
         counts = np.bincount(assign, minlength=k)
         sums = np.zeros((k, 3))
         np.add.at(sums, assign, xyz)
@@ -93,29 +89,27 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
     return out
 
 
-def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
-                        angle_deg: float = GraphConfig.angle_deg, color_dist: float | None = GraphConfig.color_dist,
-                        min_region: float = GraphConfig.min_region, size_fraction: float = GraphConfig.size_fraction,
-                        min_size: int = GraphConfig.min_size, eps_factor: float = 3.0, k: int = 10,
-                        normal_k: int = GraphConfig.normal_k, crease_normal_k: int = GraphConfig.crease_normal_k,
-                        max_variation: float | None = GraphConfig.max_variation,
-                        local_reach: float = GraphConfig.local_reach) -> Superpoints:
+def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None,
+                        config: GraphConfig | None = None) -> Superpoints:
     """Regions (normal / color continuity) cut into chunks of at most ``max(min_size, size_fraction × N)``.
 
     Args:
         xyz: (N, 3) points (any scale). rgb: (N, 3) colors in [0, 1] or None.
-        angle_deg, color_dist, min_region, eps_factor, normal_k, max_variation: the region growing of
-            ``components`` (with few normal neighbours and the crease gate, so creases cut regions).
-        size_fraction, min_size: the size cap of a superpoint.
-        k: neighbours per point for the adjacency graph. local_reach: see :func:`superpoint_graph`.
+        config: (default ``GraphConfig()``) ``angle_deg``, ``color_dist``, ``min_region``, ``edge_eps_factor``,
+            ``normal_k``, ``crease_normal_k``, ``max_variation``: the region growing of ``components`` (with few
+            normal neighbours and the crease gate, so creases cut regions); ``size_fraction``, ``min_size``: the
+            size cap of a superpoint; ``edge_k``, ``max_island``, ``local_reach``: the adjacency graph.
     """
     from zerops.geometry.components import segment_components
 
+    c = config if config is not None else GraphConfig()
+    eps_factor, normal_k, crease_normal_k = c.edge_eps_factor, c.normal_k, c.crease_normal_k
+    max_variation = c.max_variation or None
     xyz = np.asarray(xyz, dtype=np.float64)
     n = len(xyz)
     if n < 4:
         raise ZeropsError(f"need at least 4 points for superpoints, got {n}")
-    common = dict(eps_factor=eps_factor, angle_deg=angle_deg, color_dist=color_dist, min_region=min_region)
+    common = dict(eps_factor=eps_factor, angle_deg=c.angle_deg, color_dist=c.color_dist, min_region=c.min_region)
     regions = fill_nearest(segment_components(xyz, rgb, normal_k=normal_k, **common), xyz)
     base_of = None
     if crease_normal_k:     # atoms also cut where a crease-sensitive growing cuts; regions stay the baseline's
@@ -124,7 +118,7 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
         pairs, regions = np.unique(np.stack([regions, fine], axis=1), axis=0, return_inverse=True)
         regions = regions.reshape(-1)
         base_of = pairs[:, 0]
-    cap = max(int(min_size), int(round(size_fraction * n)))
+    cap = max(int(c.min_size), int(round(c.size_fraction * n)))
     label = np.empty(n, dtype=np.int64)
     region_of: list[int] = []
     for r in range(int(regions.max()) + 1):
@@ -134,12 +128,13 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None, *,
         chunk = split_region(xyz[idx], cap)
         label[idx] = len(region_of) + chunk
         region_of.extend([r if base_of is None else int(base_of[r])] * (int(chunk.max()) + 1))
-    edges, strength = superpoint_graph(xyz, label, k=k, eps=eps_factor * point_spacing(xyz),
-                                       local_reach=local_reach)
+    edges, strength = superpoint_graph(xyz, label, k=c.edge_k, eps=eps_factor * point_spacing(xyz),
+                                       max_island=c.max_island, local_reach=c.local_reach)
     return Superpoints(label=label, region=np.asarray(region_of, dtype=np.int64), edges=edges, strength=strength)
 
 
-def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10, eps: float | None = None,
+def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = GraphConfig.edge_k, eps: float | None = None,
+                     max_island: float = GraphConfig.max_island,
                      local_reach: float = GraphConfig.local_reach) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency of the segments of ``label`` ((N,) int64 ≥ 0): (E, 2) pairs a < b and (E,) strengths
     (k-NN point pairs across the boundary within ``eps`` or within ``local_reach`` × the larger of the two
@@ -157,7 +152,7 @@ def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10, eps: float
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     # small pieces no k-NN pair joins to the rest (a dense clump whose neighbours all lie inside it) get one
     # edge from their point nearest to another piece, so that they can still join a part
-    lo, hi = _bridge_islands(xyz, label, lo, hi)
+    lo, hi = _bridge_islands(xyz, label, lo, hi, max_island)
     if len(lo) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     pairs, counts = np.unique(np.stack([lo, hi], axis=1), axis=0, return_counts=True)
@@ -165,7 +160,7 @@ def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = 10, eps: float
 
 
 def _bridge_islands(xyz: np.ndarray, label: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    max_island: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+                    max_island: float = GraphConfig.max_island) -> tuple[np.ndarray, np.ndarray]:
     """Edge lists (lo, hi) plus one edge per small island of the segment graph (under ``max_island`` of the
     points) to its nearest other piece, repeated while there are such islands (two clumps side by side first
     join each other, then the rest). Larger pieces stay apart: separate parts, not stray clumps."""

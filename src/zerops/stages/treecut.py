@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from zerops.config import GraphConfig
 from zerops.stages.evidence import MaskEvidence
 from zerops.stages.graphmerge import MergeTree, renumber_by_weight
 
@@ -27,19 +28,22 @@ def node_members(tree: MergeTree) -> csr_matrix:
     return csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n + k, n))
 
 
-def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, max_share: float = 0.9,
-                 min_visible: float = 0.1, prior: float = 0.3, prior_views: float = 1.0,
-                 region: np.ndarray | None = None, partial_prior: float = 0.1) -> np.ndarray:
+def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, config: GraphConfig | None = None,
+                 region: np.ndarray | None = None) -> np.ndarray:
     """(nodes,) support in [0, 1] of every tree node (see the module doc).
 
     Args:
-        label: (N,) superpoint of every point. max_share: masks covering more of their view's seen points
-            than this (the whole object) are not evidence for any part.
-        min_visible: a view counts for a node when it sees at least this share of the node's points.
-        prior, prior_views: the support is shrunk towards ``prior`` as if ``prior_views`` views had shown it.
+        label: (N,) superpoint of every point.
+        config: the ``support_*`` settings (default ``GraphConfig()``): masks covering more of their view's
+            seen points than ``support_max_share`` (the whole object) are not evidence for any part; a view
+            counts for a node when it sees at least ``support_min_visible`` of the node's points; the support
+            is shrunk towards ``support_prior`` as if ``support_prior_views`` views had shown it.
         region: (S,) geometric region of every superpoint: a node that cuts a region is shrunk towards
-            ``partial_prior`` instead, so where SAM is silent the cut falls back to the regions.
+            ``support_partial_prior`` instead, so where SAM is silent the cut falls back to the regions.
     """
+    config = config if config is not None else GraphConfig()
+    max_share, min_visible, prior = config.support_max_share, config.support_min_visible, config.support_prior
+    prior_views, partial_prior = config.support_prior_views, config.support_partial_prior
     n_super = tree.n_leaves
     n = len(label)
     onehot = csr_matrix((np.ones(n, np.float32), (np.arange(n), label)), shape=(n, n_super))

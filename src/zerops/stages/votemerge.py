@@ -190,8 +190,20 @@ def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, min_seen: float = 3.
     return float(np.clip(eps, floor, 0.5))
 
 
+@dataclass(frozen=True)
+class VoteModel:
+    """How view votes become a merge probability: the geometric ``prior`` (``GraphConfig.vote_prior``), each
+    view's ``error`` rate (:func:`view_error_rate`), the ``nested`` vote weight and the ``min_seen`` points a
+    view must see of both sides to vote."""
+
+    prior: float = 0.6
+    error: float = 0.1
+    nested: float = 0.5
+    min_seen: float = 3.0
+
+
 def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, inside: np.ndarray,
-                  prior: float = 0.6, error: float = 0.1, nested: float = 0.5, min_seen: float = 3.0) -> np.ndarray:
+                  model: VoteModel | None = None) -> np.ndarray:
     """(P,) probability that each cluster pair (P, 2) is one part: the geometric prior ``g = 0.5 + prior ×
     (share of the boundary ``strength`` lying ``inside`` one region − 0.5)`` updated by the views' votes,
     each right with probability 1 − ``error``: ``logit = logit(g) + (2 s − n) log((1 − error) / error)``
@@ -199,16 +211,16 @@ def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, 
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0:
         return np.zeros(0)
-    votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], min_seen, nested)
-    g = 0.5 + prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
-    error = float(np.clip(error, 1e-3, 0.5))
+    model = model if model is not None else VoteModel()
+    votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], model.min_seen, model.nested)
+    g = 0.5 + model.prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
+    error = float(np.clip(model.error, 1e-3, 0.5))
     logit = np.log(g / (1.0 - g)) + (2.0 * votes - count) * np.log((1.0 - error) / error)
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
 
 
 def vote_merge(feats: VoteFeatures, edges: np.ndarray, strength: np.ndarray, same_region: np.ndarray,
-               sizes: np.ndarray, prior: float = 0.6, error: float = 0.1, nested: float = 0.5,
-               min_seen: float = 3.0) -> MergeTree:
+               sizes: np.ndarray, model: VoteModel | None = None) -> MergeTree:
     """Greedy graph-constrained merging of superpoints by view votes (see the module doc), until no edge is
     left; the :class:`~zerops.stages.graphmerge.MergeTree` records each merge's affinity (cut it at the
     threshold with :meth:`MergeTree.n_merges_at`).
@@ -216,6 +228,7 @@ def vote_merge(feats: VoteFeatures, edges: np.ndarray, strength: np.ndarray, sam
     Args:
         feats: per-superpoint features (:func:`superpoint_features`). edges: (E, 2) adjacent superpoints;
         strength: (E,) boundary size; same_region: (E,) bool; sizes: (S,) points per superpoint.
+    Long: one agglomeration loop whose heap and cluster state the steps share.
     """
     n = len(sizes)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -233,7 +246,7 @@ def vote_merge(feats: VoteFeatures, edges: np.ndarray, strength: np.ndarray, sam
     def affinity(pairs: np.ndarray, f: VoteFeatures, idx: np.ndarray) -> np.ndarray:
         s = np.array([bound[a][b][0] for a, b in pairs.tolist()])
         r = np.array([bound[a][b][1] for a, b in pairs.tolist()])
-        return vote_affinity(f, idx, s, r, prior, error, nested, min_seen)
+        return vote_affinity(f, idx, s, r, model)
 
     pairs = np.array([(a, b) for a in range(n) for b in bound[a] if a < b], dtype=np.int64).reshape(-1, 2)
     aff = affinity(pairs, feats, pairs) if len(pairs) else np.zeros(0)

@@ -63,7 +63,8 @@ def serve_folder(folder: str | os.PathLike, port: int, open_browser: bool = Fals
     try:
         server = Server(("127.0.0.1", int(port)), handler)
     except OSError as exc:
-        raise ZeropsError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}); choose another --serve PORT") from None
+        raise ZeropsError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}); "
+                          "choose another --serve PORT") from None
     _stop_on_signals()
     url = f"http://127.0.0.1:{server.server_address[1]}/{page}"
     try:

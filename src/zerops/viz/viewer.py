@@ -123,7 +123,8 @@ def viewer_html(result: ResultDir, max_points: int = 200_000) -> str:
     return _PLACEHOLDER.sub(lambda m: fill[m.group(1)], _static("viewer.html"))
 
 
-def write_viewer(result_dir: str | os.PathLike, max_points: int = 200_000, out: str | os.PathLike | None = None) -> Path:
+def write_viewer(result_dir: str | os.PathLike, max_points: int = 200_000,
+                 out: str | os.PathLike | None = None) -> Path:
     """Write ``<result_dir>/viewer.html`` (or ``out``) atomically and return its path."""
     result = load_result(result_dir)
     text = viewer_html(result, max_points=max_points)

@@ -19,12 +19,12 @@ import numpy as np
 from zerops.errors import ZeropsError
 from zerops.eval.synthetic.assembly import Assembly
 from zerops.eval.synthetic.cabinets import door, refrigerator, storage_furniture
-from zerops.eval.synthetic.containers import box_category, bottle, bucket, kettle, kitchen_pot, trash_can
+from zerops.eval.synthetic.containers import bottle, box_category, bucket, kettle, kitchen_pot, trash_can
 from zerops.eval.synthetic.devices import clock, display, eyeglasses, laptop, suitcase
 from zerops.eval.synthetic.furniture import cart, chair, table
 from zerops.eval.synthetic.materials import assign_materials, colorize, flat_colors
-from zerops.eval.synthetic.small import faucet, lamp, scissors
 from zerops.eval.synthetic.sampling import sample_surface
+from zerops.eval.synthetic.small import faucet, lamp, scissors
 
 GENERATOR_VERSION = "2"
 

@@ -42,7 +42,8 @@ def add_front(a: Assembly, rng: np.random.Generator, x0: float, x1: float, y0: f
     for sx, sy in spots:
         hp = a.part(handle_part) if handle_part else NO_PART
         if handle_style == "bar":
-            a.add(bar_handle((sx, sy, zs), length, axis, (0, 0, 1), rng, standoff=rng.uniform(0.018, 0.03)), hp, "handle")
+            a.add(bar_handle((sx, sy, zs), length, axis, (0, 0, 1), rng, standoff=rng.uniform(0.018, 0.03)),
+                  hp, "handle")
         else:
             r = rng.uniform(0.01, 0.018)
             a.add(cylinder(0.5 * r, 0.025, (sx, sy, zs + 0.0125 - 0.004), rotation("x", np.pi / 2)), hp, "handle")
@@ -120,13 +121,15 @@ def refrigerator(rng: np.random.Generator, names: list[str]) -> Assembly:
 
     def door(xa, xb, ya, yb, hinge):
         p = a.part("door")
-        a.add(rounded_box((xb - xa - 2 * g, yb - ya - 2 * g, t), 0.01, ((xa + xb) / 2, (ya + yb) / 2, zf + t / 2 - 0.01)),
+        a.add(rounded_box((xb - xa - 2 * g, yb - ya - 2 * g, t), 0.01,
+                          ((xa + xb) / 2, (ya + yb) / 2, zf + t / 2 - 0.01)),
               p, "front")
         if style == "none":
             return
         hx = xb - 0.05 if hinge == "left" else xa + 0.05
         L = min(0.7 * (yb - ya), rng.uniform(0.2, 0.6))
-        hy = ya + 0.12 + L / 2 if ya < 0.4 * H and yb - ya < 0.6 * H else (yb - L / 2 - 0.08 if ya > 0.4 * H else ya + 0.55 * (yb - ya))
+        hy = (ya + 0.12 + L / 2 if ya < 0.4 * H and yb - ya < 0.6 * H
+              else (yb - L / 2 - 0.08 if ya > 0.4 * H else ya + 0.55 * (yb - ya)))
         hy = np.clip(hy, ya + L / 2 + 0.03, yb - L / 2 - 0.03)
         a.add(bar_handle((hx, hy, zf + t - 0.01), L, (0, 1, 0), (0, 0, 1), rng, radius=rng.uniform(0.008, 0.014)),
               a.part("handle"), "handle")
@@ -159,7 +162,8 @@ def door(rng: np.random.Generator, names: list[str]) -> Assembly:
     for sx in (-1, 1):
         a.add(box((fw, oh + fw, fd), (sx * (ow / 2 + fw / 2), (oh + fw) / 2, 0)), fr, "frame")
     a.add(box((ow + 2 * fw, fw, fd), (0, oh + fw / 2, 0)), fr, "frame")
-    leaves = [(-ow / 2, 0.0, "left"), (0.0, ow / 2, "right")] if double else [(-ow / 2, ow / 2, pick(rng, ["left", "right"]))]
+    leaves = ([(-ow / 2, 0.0, "left"), (0.0, ow / 2, "right")] if double
+              else [(-ow / 2, ow / 2, pick(rng, ["left", "right"]))])
     raised = rng.random() < 0.5
     lever = rng.random() < 0.6
     for xa, xb, hinge in leaves:

@@ -52,7 +52,8 @@ def _lid(a: Assembly, rng: np.random.Generator, r: float, y: float, part, knob: 
         kr = rng.uniform(0.08, 0.16) * r
         top = dome[-1, 1]
         a.add(cylinder(0.5 * kr, 0.6 * kr + 0.004, (0, top + 0.3 * kr - 0.002, 0)), part, "lid")
-        a.add(lathe(solid_profile([(kr, top + 0.5 * kr), (kr, top + 0.9 * kr), (0.7 * kr, top + 1.1 * kr)])), part, "lid")
+        knob = solid_profile([(kr, top + 0.5 * kr), (kr, top + 0.9 * kr), (0.7 * kr, top + 1.1 * kr)])
+        a.add(lathe(knob), part, "lid")
 
 
 def bottle(rng: np.random.Generator, names: list[str]) -> Assembly:

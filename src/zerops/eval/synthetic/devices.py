@@ -5,8 +5,7 @@ import numpy as np
 
 from zerops.eval.synthetic.assembly import NO_PART, Assembly, bar_handle, round_corners
 from zerops.eval.synthetic.cabinets import pick
-from zerops.eval.synthetic.primitives import (box, cylinder, ellipse_path, prism, rotation, rounded_box, torus,
-                                          tube)
+from zerops.eval.synthetic.primitives import box, cylinder, ellipse_path, prism, rotation, rounded_box, torus, tube
 
 _FRONT = rotation("x", np.pi / 2)  # local y (lathe axis) -> world z (facing the viewer)
 
@@ -101,7 +100,8 @@ def laptop(rng: np.random.Generator, names: list[str]) -> Assembly:
         pw, pd = kw / cols, kd / rows
         for i in range(rows):
             for j in range(cols):
-                a.add(box((pw * 0.82, 0.004, pd * 0.8), (-kw / 2 + (j + 0.5) * pw, t + 0.0005, kz - kd / 2 + (i + 0.5) * pd)),
+                a.add(box((pw * 0.82, 0.004, pd * 0.8),
+                          (-kw / 2 + (j + 0.5) * pw, t + 0.0005, kz - kd / 2 + (i + 0.5) * pd)),
                       kb, "keys")
     else:
         a.add(box((kw, 0.004, kd), (0, t + 0.0005, kz)), kb, "keys")
@@ -125,7 +125,8 @@ def laptop(rng: np.random.Generator, names: list[str]) -> Assembly:
               a.part("shaft"), "body")
     else:
         for sx in (-1, 1):
-            a.add(cylinder(hr, 0.05, hinge + [sx * W * 0.3, 0, -0.003], rotation("z", np.pi / 2)), a.part("shaft"), "body")
+            a.add(cylinder(hr, 0.05, hinge + [sx * W * 0.3, 0, -0.003], rotation("z", np.pi / 2)),
+                  a.part("shaft"), "body")
     return a
 
 
@@ -190,6 +191,7 @@ def eyeglasses(rng: np.random.Generator, names: list[str]) -> Assembly:
             path = np.array([[x, ry * 0.4, -0.006], [x, ry * 0.4, -0.012], [-0.6 * x, ry * 0.4, -0.016]])
         else:
             sp = rng.uniform(0.0, 0.015)
-            path = np.array([[x, ry * 0.4, -0.006], [x + sx * sp, ry * 0.35, -L], [x + sx * sp, ry * 0.35 - 0.025, -L - 0.03]])
+            path = np.array([[x, ry * 0.4, -0.006], [x + sx * sp, ry * 0.35, -L],
+                             [x + sx * sp, ry * 0.35 - 0.025, -L - 0.03]])
         a.add(tube(round_corners(path, 0.01), rng.uniform(0.0015, 0.0025), ring=8), a.part("leg"), "leg")
     return a

@@ -39,6 +39,7 @@ def _legs(a: Assembly, rng: np.random.Generator, pos: np.ndarray, top: float, bo
 
 
 def chair(rng: np.random.Generator, names: list[str]) -> Assembly:
+    """Long: procedural geometry, one statement per part of the object."""
     a = Assembly("Chair", names)
     a.slot("seat", "fabric", "wood", "plastic")
     a.slot("frame", "wood", "metal", "plastic")
@@ -51,7 +52,8 @@ def chair(rng: np.random.Generator, names: list[str]) -> Assembly:
     if swivel:
         hub_y, rw, spoke = rng.uniform(0.09, 0.13), rng.uniform(0.022, 0.035), rng.uniform(0.25, 0.32)
         a.add(box((0.18, 0.05, 0.2), (0, sb - 0.025 + 0.004, 0)), NO_PART, "frame")
-        a.add(cylinder(rng.uniform(0.022, 0.035), sb - 0.05 - hub_y, (0, (sb - 0.046 + hub_y) / 2, 0)), NO_PART, "frame")
+        a.add(cylinder(rng.uniform(0.022, 0.035), sb - 0.05 - hub_y, (0, (sb - 0.046 + hub_y) / 2, 0)),
+              NO_PART, "frame")
         a.add(cylinder(0.045, 0.05, (0, hub_y, 0)), NO_PART, "frame")
         rot0 = rng.uniform(0, 2 * np.pi)
         for k in range(5):
@@ -82,7 +84,8 @@ def chair(rng: np.random.Generator, names: list[str]) -> Assembly:
     back = a.part("back")
     style = pick(rng, ["panel", "slats", "ladder"], [0.5, 0.25, 0.25])
     if style == "panel":
-        a.add(rounded_box((W * rng.uniform(0.85, 1.0), bh + T, bt), min(0.02, bt / 2), pivot + R @ [0, (bh + T) / 2, 0], R),
+        a.add(rounded_box((W * rng.uniform(0.85, 1.0), bh + T, bt), min(0.02, bt / 2),
+                          pivot + R @ [0, (bh + T) / 2, 0], R),
               back, "back")
     else:
         post = rng.uniform(0.015, 0.03)
@@ -93,7 +96,8 @@ def chair(rng: np.random.Generator, names: list[str]) -> Assembly:
         k = int(rng.integers(2, 6))
         if style == "slats":
             for x in np.linspace(-W / 2 + post, W / 2 - post, k + 2)[1:-1]:
-                a.add(box((0.025, bh - rail + 0.01, 0.7 * bt), pivot + R @ [x, T + (bh - rail) / 2, 0], R), back, "back")
+                a.add(box((0.025, bh - rail + 0.01, 0.7 * bt), pivot + R @ [x, T + (bh - rail) / 2, 0], R),
+                      back, "back")
         else:
             for y in np.linspace(T, T + bh - rail, k + 1)[1:-1]:
                 a.add(box((W - 2 * post, 0.03, 0.7 * bt), pivot + R @ [0, y, 0], R), back, "back")
@@ -108,6 +112,7 @@ def chair(rng: np.random.Generator, names: list[str]) -> Assembly:
 
 
 def table(rng: np.random.Generator, names: list[str]) -> Assembly:
+    """Long: procedural geometry, one statement per part of the object."""
     a = Assembly("Table", names)
     a.slot("top", "wood", "wood", "plastic", "metal")
     a.slot("frame", "wood", "metal", "plastic")
@@ -216,7 +221,8 @@ def cart(rng: np.random.Generator, names: list[str]) -> Assembly:
         sh = rng.uniform(0.35, 0.6)
         for sx in (-1, 1):
             for sz in (-1, 1):
-                a.add(cylinder(r, sh, (sx * (W / 2 - 0.03), top + sh / 2 - 0.004, sz * (L / 2 - 0.03))), NO_PART, "frame")
+                a.add(cylinder(r, sh, (sx * (W / 2 - 0.03), top + sh / 2 - 0.004, sz * (L / 2 - 0.03))),
+                      NO_PART, "frame")
         a.add(box((W, t * 0.7, L), (0, top + sh + 0.35 * t - 0.008, 0)), NO_PART, "body")
         zb = -L / 2 - 0.04
     path = np.array([[-W / 2 + 0.04, top - 0.005, zb], [-W / 2 + 0.04, hh, zb], [W / 2 - 0.04, hh, zb],

@@ -49,7 +49,8 @@ def random_material(rng: np.random.Generator, family: str) -> Material:
     color = np.clip(base * rng.uniform(0.85, 1.15) + rng.normal(0, 0.03, 3), 0.02, 0.98)
     d = np.eye(3)[rng.integers(3)] + rng.normal(0, 0.15, 3)  # grain mostly along a main axis
     d /= np.linalg.norm(d)
-    freq = {"wood": rng.uniform(40, 110), "fabric": rng.uniform(150, 300), "metal": rng.uniform(80, 200)}.get(family, 0.0)
+    freq = {"wood": rng.uniform(40, 110), "fabric": rng.uniform(150, 300),
+            "metal": rng.uniform(80, 200)}.get(family, 0.0)
     noise = {"fabric": 0.05, "wood": 0.03, "rubber": 0.025, "metal": 0.02}.get(family, 0.015) * rng.uniform(0.6, 1.4)
     return Material(family, tuple(float(c) for c in color), tuple(float(c) for c in d), float(freq),
                     float(noise), float(rng.uniform(0.02, 0.07)))

@@ -15,7 +15,8 @@ _EYE = np.eye(3)
 
 def rotation(axis: str | np.ndarray, angle: float) -> np.ndarray:
     """(3,3) float64 rotation by ``angle`` radians about ``axis`` ('x', 'y', 'z' or a 3-vector)."""
-    a = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}.get(axis, axis) if isinstance(axis, str) else axis
+    named = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
+    a = named.get(axis, axis) if isinstance(axis, str) else axis
     a = np.asarray(a, dtype=np.float64)
     a = a / np.linalg.norm(a)
     k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
@@ -284,7 +285,8 @@ def tube(path, radius: float, closed: bool = False, ring: int = 12) -> Primitive
         rows_b = [bin_[0]] * 4 + rows_b + [bin_[-1]] * 4
     c, r, nn, bb = np.array(centers), np.array(radii), np.array(rows_n), np.array(rows_b)
     a = np.linspace(0, 2 * np.pi, ring, endpoint=False)
-    v = c[:, None, :] + r[:, None, None] * (np.cos(a)[None, :, None] * nn[:, None, :] + np.sin(a)[None, :, None] * bb[:, None, :])
+    v = c[:, None, :] + r[:, None, None] * (np.cos(a)[None, :, None] * nn[:, None, :]
+                                            + np.sin(a)[None, :, None] * bb[:, None, :])
     m = len(c)
     i = np.arange(m * ring).reshape(m, ring)
     rows = m if closed else m - 1

@@ -51,7 +51,9 @@ def sample_surface(prims: Sequence[Primitive], n: int, rng: np.random.Generator,
         u, v = np.where(flip, 1 - u, u), np.where(flip, 1 - v, v)
         x = tri[t, 0] + u[:, None] * (tri[t, 1] - tri[t, 0]) + v[:, None] * (tri[t, 2] - tri[t, 0])
         ok = ~inside_others(prims, x, tri_owner[t])
-        xs.append(x[ok]); ns.append(fn[t][ok]); os.append(tri_owner[t][ok])
+        xs.append(x[ok])
+        ns.append(fn[t][ok])
+        os.append(tri_owner[t][ok])
         total += int(ok.sum())
         if total >= n:
             break

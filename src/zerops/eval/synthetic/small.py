@@ -6,7 +6,18 @@ import numpy as np
 from zerops.eval.synthetic.assembly import NO_PART, Assembly, round_corners
 from zerops.eval.synthetic.cabinets import pick
 from zerops.eval.synthetic.containers import solid_profile
-from zerops.eval.synthetic.primitives import align, arc_path, box, cylinder, ellipse_path, lathe, prism, rotation, sphere, tube
+from zerops.eval.synthetic.primitives import (
+    align,
+    arc_path,
+    box,
+    cylinder,
+    ellipse_path,
+    lathe,
+    prism,
+    rotation,
+    sphere,
+    tube,
+)
 
 
 def faucet(rng: np.random.Generator, names: list[str]) -> Assembly:
@@ -35,7 +46,8 @@ def faucet(rng: np.random.Generator, names: list[str]) -> Assembly:
         sw = a.part("switch")
         a.add(cylinder(rb * 0.8, 0.02, (0, top + 0.008, 0)), sw, "switch")
         ang = rng.uniform(0.2, 0.7)
-        a.add(tube([[0, top + 0.015, 0], [0, top + 0.015 + 0.08 * np.sin(ang), -0.08 * np.cos(ang)]], 0.006), sw, "switch")
+        a.add(tube([[0, top + 0.015, 0], [0, top + 0.015 + 0.08 * np.sin(ang), -0.08 * np.cos(ang)]], 0.006),
+              sw, "switch")
     else:  # two knobs on the sides
         ky = top - rng.uniform(0.03, 0.06)
         cross = rng.random() < 0.5

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from zerops.version import __version__
 from zerops.config import ZeroPSConfig
 from zerops.io.files import write_json, write_npz
 from zerops.io.palette import UNLABELED_GRAY, part_palette
 from zerops.io.ply import write_result_ply
 from zerops.result import PartResult
+from zerops.version import __version__
 from zerops.viz.sheets import contact_sheet, label_overlay, part_overlay, save_png
 
 RESULT_FORMAT = 1
@@ -29,7 +29,8 @@ def write_segment_outputs(out_dir: str | Path, result: PartResult, config: ZeroP
     Files: ``parts.npz`` (xyz (N,3) float32, part (N,) int64 [+ semantic, instance, part_names]),
     ``parts.ply`` (colored by part, int properties part/semantic/instance), ``summary.json``, ``views.png``
     (parts colored in every view); when parts are named also ``boxes.json`` (the detector's kept boxes per
-    view) and ``labels.png`` (classes colored, boxes drawn); with ``debug``: ``debug/initial_<view>.png`` per start view (its initial groups),
+    view) and ``labels.png`` (classes colored, boxes drawn); with ``debug``: ``debug/initial_<view>.png`` per
+    start view (its initial groups),
     ``debug/extended_<start>.png`` (that start view's grown groups seen from every view) and
     ``debug/merged.png``.
     """

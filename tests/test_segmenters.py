@@ -102,6 +102,23 @@ def test_upscaler_matches_two_stage_resize(hw):
     assert (direct != ref2).sum() <= 10
 
 
+@pytest.mark.parametrize("hw", [(800, 800), (600, 800), (90, 130)])
+def test_upscaler_at_pixels_equals_the_full_upscale_there(hw):
+    rng = np.random.default_rng(2)
+    coarse = rng.standard_normal((5, 16, 16)).astype(np.float32)
+    low = np.kron(coarse, np.ones((16, 16), np.float32)) + rng.normal(0, 0.3, (5, 256, 256)).astype(np.float32)
+    s = 1024 / max(hw)
+    up = LogitUpscaler((256, 256), hw, (1024, 1024), (int(hw[0] * s + 0.5), int(hw[1] * s + 0.5)))
+    rows, cols = rng.integers(0, hw[0], 5000), rng.integers(0, hw[1], 5000)
+    for threshold in (0.0, 1.0, -1.0):
+        full = up(low, threshold)
+        got = up.at(low, rows, cols, threshold)
+        assert got.shape == (5, 5000) and 0.1 < got.mean() < 0.9
+        # exact at 0; elsewhere only where the value is within float32 rounding of the threshold
+        assert (got != full[:, rows, cols]).sum() <= (0 if threshold == 0.0 else 2)
+    assert up.at(low, rows[:0], cols[:0]).shape == (5, 0)
+
+
 # ---------------------------------------------------------------------------------------------- protocol
 def test_protocol_validation_and_grouping():
     seg = FakeSegmenter()
@@ -283,6 +300,22 @@ def test_export_cached_and_shipped_fallback(embedded, scene, tmp_path, monkeypat
     prompts = scene["prompts"][:3]
     (m_a, s_a), (m_b, s_b) = fallback.predict(0, prompts), embedded.predict(0, prompts)
     assert iou(m_a, m_b).min() >= 0.999 and np.abs(s_a - s_b).max() <= 1e-3
+
+
+@pytest.mark.model
+def test_point_pixel_decodes_equal_full_masks_at_the_pixels(embedded, scene):
+    prompts = scene["prompts"]
+    masks, scores = embedded.predict(0, prompts)
+    rng = np.random.default_rng(0)
+    h, w = embedded.image_size(0)
+    rows, cols = rng.integers(0, h, 20000), rng.integers(0, w, 20000)
+    before = embedded.n_decodes
+    at, at_scores = embedded.predict_at(0, prompts, rows, cols)
+    assert embedded.n_decodes == before + len(prompts)
+    assert at.shape == (len(prompts), 3, 20000) and np.array_equal(at_scores, scores)
+    assert np.array_equal(at, masks[:, :, rows, cols]) and at.any()
+    with pytest.raises(ZeropsError, match="outside"):
+        embedded.predict_at(0, prompts, np.array([h]), np.array([0]))
 
 
 @pytest.mark.model

@@ -104,7 +104,8 @@ class ZeroPS:
         if self.cache is None or not getattr(self.segmenter, "supports_embedding_cache", False):
             self.segmenter.set_images(images, progress=self.progress)
             return time.perf_counter() - t
-        keys = [stage_key("embeddings", array_digest(im), _identity(self.segmenter)) for im in images]
+        encoder = getattr(self.segmenter, "encoder_name", None) or _identity(self.segmenter)   # shared encodes
+        keys = [stage_key("embeddings", array_digest(im), encoder) for im in images]
         hits = [self.cache.get("embeddings", k) for k in keys]
         self.segmenter.set_images(images, progress=self.progress,
                                   embeddings=[h["embedding"] if h is not None else None for h in hits])

@@ -14,8 +14,8 @@ from zerops.segmenters.base import PromptSet, Segmenter, as_prompt_sets, check_s
 #: The segmenters by name (lazy: a module is imported when its entry is first used).
 SEGMENTERS = Registry("segmenter", {"embedded": "zerops.segmenters.embedded:EmbeddedSam",
                                     "hf": "zerops.segmenters.hf:HFSam",
-                                    "oracle": "zerops.segmenters.oracle:OracleSegmenter"},
-                      args={"hf": ("model id or folder", True), "oracle": ("perfect|noisy-P", False)},
+                                    "oracle": "zerops.segmenters.oracle:oracle_segmenter"},
+                      args={"hf": ("model id or folder", True), "oracle": ("perfect|noisy-P|choice[-rule]", False)},
                       check=check_segmenter)
 
 
@@ -24,8 +24,10 @@ def get_segmenter(spec: str = "embedded", device: str = "cpu", **options: Any) -
 
     ``embedded`` (default, MobileSAM on onnxruntime), ``hf:<hub id or local folder>`` (transformers
     SamModel / SamHQModel / Sam2Model), ``oracle:perfect|noisy-P`` (ground-truth masks, evaluation only:
-    ``zerops eval`` gives it each shape's ground truth), ``package.module:ClassName`` (a plug-in class taking
-    ``device=`` and keyword options and implementing ``set_images`` / ``predict``).
+    ``zerops eval`` gives it each shape's ground truth), ``oracle:choice`` (the embedded SAM's candidates, the
+    one closest to the ground-truth part marked confident: the target of a candidate choice made from the
+    evidence; ``oracle:choice-small|middle|large|score`` fixed rules), ``package.module:ClassName`` (a plug-in
+    class taking ``device=`` and keyword options and implementing ``set_images`` / ``predict``).
     """
     return SEGMENTERS.create(spec, device=device, **options)
 

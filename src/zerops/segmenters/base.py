@@ -19,7 +19,7 @@ import numpy as np
 from zerops.errors import ZeropsError
 from zerops.geometry.masks import SELECTION_RULES, select_candidates
 
-__all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "check_segmenter"]
+__all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "check_segmenter", "check_pixels"]
 
 
 @dataclass(frozen=True)
@@ -192,16 +192,19 @@ class Segmenter(abc.ABC):
         """
         return self._predict(view, prompts, float(offset), min_score, min_stability)
 
+    def predict_at(self, view: int, prompts: Iterable[PromptSet] | PromptSet | np.ndarray, rows: np.ndarray,
+                   cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`predict`, the masks read at P pixels only: rows / cols (P,) int pixel indices ->
+        (masks (B, 3, P) bool, scores (B, 3) float32). Segmenters with low-resolution logits evaluate just those
+        pixels (:class:`~zerops.segmenters.embedded.EmbeddedSam`); this default decodes full masks."""
+        rows, cols = check_pixels(rows, cols, self.image_size(view))
+        masks, scores = self.predict(view, prompts)
+        return masks[:, :, rows, cols], scores
+
     def _predict(self, view: int, prompts: Any, offset: float | None, min_score: float | None = None,
                  min_stability: float | None = None):
-        self._check_view(view)
-        sets = as_prompt_sets(prompts)
+        sets = self._checked_sets(view, prompts)
         h, w = self._sizes[view]
-        for i, p in enumerate(sets):
-            x, y = p.points[:, 0], p.points[:, 1]
-            if np.any(x < 0) or np.any(x > w) or np.any(y < 0) or np.any(y > h):
-                raise ZeropsError(f"prompt set {i} has a point outside the {w}x{h} view "
-                                  f"(x in [0, {w}], y in [0, {h}] expected)")
         masks = np.zeros((len(sets), 3, h, w), dtype=bool)
         scores = np.zeros((len(sets), 3), dtype=np.float32)
         stability: np.ndarray | None = np.zeros((len(sets), 3), dtype=np.float32) if offset is not None else None
@@ -226,6 +229,18 @@ class Segmenter(abc.ABC):
         self.n_decodes += len(sets)
         return masks, scores, stability
 
+    def _checked_sets(self, view: int, prompts: Any) -> list[PromptSet]:
+        """The prompt sets of a batch, every point inside the set view, or a one-line error."""
+        self._check_view(view)
+        sets = as_prompt_sets(prompts)
+        h, w = self._sizes[view]
+        for i, p in enumerate(sets):
+            x, y = p.points[:, 0], p.points[:, 1]
+            if np.any(x < 0) or np.any(x > w) or np.any(y < 0) or np.any(y > h):
+                raise ZeropsError(f"prompt set {i} has a point outside the {w}x{h} view "
+                                  f"(x in [0, {w}], y in [0, {h}] expected)")
+        return sets
+
     def _check_view(self, view: int) -> None:
         if not self._sizes:
             raise ZeropsError("no images are set: call set_images(views) before predict()")
@@ -247,6 +262,19 @@ class Segmenter(abc.ABC):
         ``min_score`` / ``min_stability`` allow skipping work on candidates the caller drops."""
         masks, scores = self._decode(view, points, labels)
         return masks, scores, None
+
+
+def check_pixels(rows: Any, cols: Any, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) int64 rows and cols inside an (H, W) view, or a one-line error."""
+    rows = np.asarray(rows).reshape(-1)
+    cols = np.asarray(cols).reshape(-1)
+    if rows.shape != cols.shape or (rows.size and not (np.issubdtype(rows.dtype, np.integer)
+                                                       and np.issubdtype(cols.dtype, np.integer))):
+        raise ZeropsError(f"pixel rows and cols must be integer arrays of one length, got {rows.shape} {rows.dtype} "
+                          f"and {cols.shape} {cols.dtype}")
+    if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= hw[0] or cols.max() >= hw[1]):
+        raise ZeropsError(f"a pixel lies outside the {hw[1]}x{hw[0]} view")
+    return rows.astype(np.int64), cols.astype(np.int64)
 
 
 def _check_image(img: Any, i: int) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from zerops.errors import ZeropsError
-from zerops.segmenters.base import Segmenter, as_prompt_sets
+from zerops.segmenters.base import Segmenter, as_prompt_sets, check_pixels
 from zerops.segmenters.export import EXPORT_VERSION, build_batched_decoder, multimask_graph, with_candidate_outputs
 from zerops.segmenters.upscale import LogitUpscaler
 
@@ -281,6 +281,27 @@ class EmbeddedSam(Segmenter):
                 block = masks[s:s + n].reshape(n * 3, *hw)
                 block[todo] = up(cand[todo])
         return masks, scores, stability
+
+    def predict_at(self, view: int, prompts, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates read at P pixels straight from the low-resolution logits (no full-size upscaling):
+        rows / cols (P,) int -> masks (B, 3, P) bool (equal to :meth:`predict`'s at those pixels, see
+        :meth:`LogitUpscaler.at`), scores (B, 3) float32."""
+        sets = self._checked_sets(view, prompts)
+        rows, cols = check_pixels(rows, cols, self._sizes[view])
+        masks = np.zeros((len(sets), 3, len(rows)), dtype=bool)
+        scores = np.zeros((len(sets), 3), dtype=np.float32)
+        up = self._upscaler(view)
+        sizes = np.array([len(p) for p in sets])
+        for k in np.unique(sizes):
+            idx = np.flatnonzero(sizes == k)
+            pts = np.stack([sets[i].points for i in idx])
+            lab = np.stack([sets[i].labels for i in idx])
+            low, iou = self.decode_lowres(view, pts, lab)
+            n = low.shape[0]
+            masks[idx] = up.at(low[:, 1:4].reshape(n * 3, LOW_RES, LOW_RES), rows, cols).reshape(n, 3, -1)
+            scores[idx] = iou[:, 1:4]
+        self.n_decodes += len(sets)
+        return masks, scores
 
     # ---- reference path ----------------------------------------------------------------------------
     def predict_reference(self, view: int, prompts) -> dict[str, np.ndarray]:

@@ -31,7 +31,7 @@ from scipy import ndimage
 from zerops.errors import ZeropsError
 from zerops.segmenters.base import Segmenter
 
-__all__ = ["OracleSegmenter", "parse_oracle_spec"]
+__all__ = ["OracleSegmenter", "oracle_segmenter", "parse_oracle_spec", "image_digest", "prompt_part", "truth_pixels"]
 
 SCORES = (0.95, 0.9, 0.9)
 
@@ -51,8 +51,42 @@ def parse_oracle_spec(spec: str | None) -> float:
     raise ZeropsError(f"unknown oracle segmenter '{spec}': use oracle:perfect or oracle:noisy-P with P in [0, 1]")
 
 
-def _digest(image: np.ndarray) -> str:
+def image_digest(image: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(image).tobytes() + str(image.shape).encode()).hexdigest()
+
+
+def truth_pixels(views: Sequence[Any], instance: np.ndarray) -> dict[str, np.ndarray]:
+    """Per view (keyed by its image's digest) the (H, W) int64 ground-truth part of every pixel (−2: background).
+
+    ``views``: each with ``image`` and ``index_map``; ``instance``: (N,) part of every point (−1: unlabelled).
+    """
+    instance = np.asarray(instance, dtype=np.int64).reshape(-1)
+    truth = {}
+    for v in views:
+        idx = np.asarray(v.index_map)
+        if idx.size and idx.max() >= len(instance):
+            raise ZeropsError(f"the oracle's ground truth has {len(instance)} points but a view shows point "
+                              f"{int(idx.max())}")
+        truth[image_digest(v.image)] = np.where(idx >= 0, instance[np.maximum(idx, 0)], -2)
+    return truth
+
+
+def prompt_part(part: np.ndarray, points: np.ndarray, labels: np.ndarray) -> tuple[int, tuple[int, int]] | None:
+    """The ground-truth part under a prompt set: the majority part under its positive points (all points when
+    none is positive), and the (row, col) of its first positive point on that part; None when every point is
+    on the background. part: (H, W) from :func:`truth_pixels`; points (K, 2) (x, y); labels (K,)."""
+    h, w = part.shape
+    pos = points[labels == 1] if (labels == 1).any() else points
+    cols = np.clip(pos[:, 0].astype(np.int64), 0, w - 1)
+    rows = np.clip(pos[:, 1].astype(np.int64), 0, h - 1)
+    under = part[rows, cols]
+    on = under > -2
+    if not on.any():
+        return None
+    ids, counts = np.unique(under[on], return_counts=True)
+    p = int(ids[np.argmax(counts)])
+    first = np.flatnonzero(on & (under == p))[0]
+    return p, (int(rows[first]), int(cols[first]))
 
 
 class OracleSegmenter(Segmenter):
@@ -77,20 +111,12 @@ class OracleSegmenter(Segmenter):
     def set_ground_truth(self, views: Sequence[Any], instance: np.ndarray) -> None:
         """The views the pipeline will render (each with ``image`` and ``index_map``) and the (N,) ground-truth
         instance of every point they index (−1: unlabelled)."""
-        instance = np.asarray(instance, dtype=np.int64).reshape(-1)
-        self._truth = {}
-        for v in views:
-            idx = np.asarray(v.index_map)
-            if idx.size and idx.max() >= len(instance):
-                raise ZeropsError(f"the oracle's ground truth has {len(instance)} points but a view shows point "
-                                  f"{int(idx.max())}")
-            part = np.where(idx >= 0, instance[np.maximum(idx, 0)], -2)
-            self._truth[_digest(v.image)] = part
+        self._truth = truth_pixels(views, instance)
 
     def _encode(self, images: list[np.ndarray], progress: bool) -> None:
         parts, keys = [], []
         for i, im in enumerate(images):
-            key = _digest(im)
+            key = image_digest(im)
             if key not in self._truth:
                 raise ZeropsError(f"the oracle segmenter has no ground truth for image {i}: it answers only views "
                                   "rendered from the cloud given to set_ground_truth (zerops eval does this)")
@@ -105,19 +131,14 @@ class OracleSegmenter(Segmenter):
         masks = np.zeros((len(points), 3, h, w), dtype=bool)
         scores = np.zeros((len(points), 3), dtype=np.float32)
         for b, (pts, lab) in enumerate(zip(points, labels)):
-            pos = pts[lab == 1] if (lab == 1).any() else pts
-            cols = np.clip(pos[:, 0].astype(np.int64), 0, w - 1)
-            rows = np.clip(pos[:, 1].astype(np.int64), 0, h - 1)
-            under = part[rows, cols]
-            on = under > -2
-            if not on.any():
+            found = prompt_part(part, pts, lab)
+            if found is None:
                 continue
-            ids, counts = np.unique(under[on], return_counts=True)
-            p = int(ids[np.argmax(counts)])
+            p, (r0, c0) = found
+            pos = pts[lab == 1] if (lab == 1).any() else pts
             same = part == p
-            first = np.flatnonzero(on & (under == p))[0]
             pieces, _ = ndimage.label(same)
-            masks[b, 0] = pieces == pieces[rows[first], cols[first]]
+            masks[b, 0] = pieces == pieces[r0, c0]
             masks[b, 1] = same
             masks[b, 2] = fg
             scores[b] = SCORES
@@ -172,3 +193,15 @@ class OracleSegmenter(Segmenter):
         if rng.random() < p / 2 or not mask.any():
             return np.zeros_like(mask), 0.0
         return mask, score
+
+
+def oracle_segmenter(preset: str | None = "perfect", device: str = "cpu", **options: Any) -> Segmenter:
+    """The ``oracle:`` registry entry: ``perfect`` / ``noisy-P`` (:class:`OracleSegmenter`) or ``choice`` /
+    ``choice-<rule>`` (:class:`~zerops.segmenters.choice.ChoiceSegmenter`: the embedded SAM's own candidates,
+    the choice among them made from the ground truth or by a fixed rule)."""
+    if preset is not None and (preset == "choice" or preset.startswith("choice-")):
+        from zerops.segmenters.choice import ChoiceSegmenter
+
+        options.pop("seed", None)
+        return ChoiceSegmenter(preset, device=device, **options)
+    return OracleSegmenter(preset, device=device, **options)

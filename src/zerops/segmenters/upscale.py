@@ -102,6 +102,32 @@ class LogitUpscaler:
         return out.reshape(n, *self.out_hw)
 
 
+    def at(self, logits: np.ndarray, rows: np.ndarray, cols: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+        """The upscaled masks read at P pixels only: ``logits`` (N, h, w) float32, ``rows`` / ``cols`` (P,) int
+        output pixel indices -> (N, P) bool, ``upscaled > threshold``.
+
+        Every pixel is evaluated exactly with the same taps and the same float32 arithmetic as the boundary
+        band of :meth:`__call__`; where :meth:`__call__` decides a pixel from a one-signed block, the two can
+        differ only when the exact value is within float32 rounding of ``threshold`` (never at threshold 0).
+        The cost is N × P × taps, independent of the view's size.
+        """
+        logits = np.ascontiguousarray(logits, dtype=np.float32)
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        cols = np.asarray(cols, dtype=np.int64).reshape(-1)
+        ty, tx = self._y, self._x
+        n, h, w = logits.shape
+        base = ty.start[rows] * w + tx.start[cols]                                     # (P,)
+        flat = logits.reshape(n, h * w)
+        wy, wx = ty.weights[rows], tx.weights[cols]                                    # (P, Ty), (P, Tx)
+        val = np.zeros((n, len(rows)), dtype=np.float32)
+        for a in range(ty.n_taps):
+            row = np.zeros((n, len(rows)), dtype=np.float32)
+            for b in range(tx.n_taps):
+                row += wx[:, b] * flat[:, base + (a * w + b)]
+            val += wy[:, a] * row
+        return val > threshold
+
+
 def _window_reduce(x: np.ndarray, ty: int, tx: int, op) -> np.ndarray:
     """``op``-reduce boolean (N, h, w) over windows [r, r+ty) x [c, c+tx) (clamped at the far edge)."""
     out = x.copy()

@@ -11,7 +11,7 @@ candidates an ``oracle:choice-<rule>`` would keep instead (e.g. ``middle``; ``be
 the best-of-three column).
 
     python bench/bench_evidence.py [--out bench/evidence.json] [--sets real=../shared/data/real,...]
-           [--views 4] [--grid 16] [--limit 12] [--segmenter embedded] [--cache DIR]
+           [--views 4] [--grid 16] [--limit N per category] [--segmenter embedded] [--cache DIR]
 """
 from __future__ import annotations
 
@@ -22,13 +22,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from zerops.cache import StageCache, array_digest, stage_key
 from zerops.config import preset
-from zerops.eval.evidence import EvidenceScores, score_shape
+from zerops.eval.evidence import EvidenceScores, decode_shape, knn_pairs, score_evidence
 from zerops.eval.partnete import list_partnete_shapes, load_partnete_shape
 from zerops.io.load import as_cloud
 from zerops.render.renderer import Renderer, normalize
 from zerops.segmenters import get_segmenter
+from zerops.stages.evidence import pack_evidence
 
 VARIANTS = {"fixed": 0.0, "framed": 0.9}
 
@@ -48,7 +51,7 @@ def set_images(seg, images, cache: StageCache | None) -> None:
 
 
 def measure(shape_dirs: list[Path], framing: float | None, seg, n_views: int, grid: int,
-            cache: StageCache | None, choice: str | None) -> dict:
+            cache: StageCache | None, choice: str | None, dump: Path | None = None) -> dict:
     cfg = preset("graph")
     g = cfg.graph
     renderer = Renderer(cfg.render if framing is None else replace(cfg.render, framing=framing))
@@ -65,9 +68,30 @@ def measure(shape_dirs: list[Path], framing: float | None, seg, n_views: int, gr
         if hasattr(seg, "set_ground_truth"):
             seg.set_ground_truth(chosen, shape.instance)
         set_images(seg, [v.image for v in chosen], cache)
-        decodes += score_shape(seg, chosen, shape.instance, xyz, grid, g, scores, choice=choice)
+        got = decode_shape(seg, chosen, shape.instance, grid, g.lift_won_pixels, choice)
+        score_evidence(got["evidence"], got["prompt_part"], got["prompt_view"], shape.instance, got["shown"],
+                       knn_pairs(xyz, 8), scores, min_score=g.vote_min_score, nms_iou=g.vote_nms)
+        decodes += got["decodes"]
+        if dump is not None:          # everything to score other candidate choices offline
+            dump.mkdir(parents=True, exist_ok=True)
+            keys = sorted(got["shown"])
+            np.savez_compressed(dump / f"{d.parent.name}-{d.name}.npz", **pack_evidence(got["evidence"]),
+                                candidate=got["candidate"], prompt_part=got["prompt_part"],
+                                prompt_view=got["prompt_view"], instance=shape.instance, xyz=xyz,
+                                shown_views=np.asarray(keys), shown=np.stack([got["shown"][k] for k in keys]))
     return {**scores.summary(), "decodes": decodes, "seconds": round(time.perf_counter() - t0, 1),
             "shapes": len(shape_dirs)}
+
+
+def first_per_category(dirs: list[Path], limit: int) -> list[Path]:
+    """At most ``limit`` shape folders of every category (folder ``<Category>/<id>``), in order."""
+    seen: dict[str, int] = {}
+    out = []
+    for d in dirs:
+        seen[d.parent.name] = seen.get(d.parent.name, 0) + 1
+        if seen[d.parent.name] <= limit:
+            out.append(d)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="name=folder pairs (PartNetE layout), comma-separated; missing folders are skipped")
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--grid", type=int, default=16)
-    ap.add_argument("--limit", type=int, default=100, help="at most this many shapes per set")
+    ap.add_argument("--limit", type=int, default=100, help="at most this many shapes per category")
     ap.add_argument("--segmenter", default="embedded")
     ap.add_argument("--variants", default="default", help="default (the preset's camera) and/or fixed, framed")
     ap.add_argument("--choice", default=None, help="score a fixed candidate rule: small, middle, large, score")
     ap.add_argument("--cache", default=None, help="stage-cache folder for the image embeddings")
+    ap.add_argument("--dump", default=None, help="also save every shape's lifted candidates here (npz)")
     args = ap.parse_args(argv)
     seg = get_segmenter(args.segmenter)
     cache = StageCache(args.cache) if args.cache else None
@@ -92,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(folder).is_dir():
             print(f"skipping {name}: {folder} does not exist", file=sys.stderr)
             continue
-        dirs = list_partnete_shapes(folder)[: args.limit]
+        dirs = first_per_category(list_partnete_shapes(folder), args.limit)
         report["sets"][name] = {}
         for var in args.variants.split(","):
             row = measure(dirs, None if var == "default" else VARIANTS[var], seg, args.views, args.grid, cache,
-                          args.choice)
+                          args.choice, Path(args.dump) / name / var if args.dump else None)
             report["sets"][name][var] = row
             print(f"{name:9s} {var:8s} " + "  ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

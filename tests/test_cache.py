@@ -131,3 +131,9 @@ def test_image_embeddings_are_cached_per_view(tmp_path):
     assert Exportable.encoded == 20 and second.cached == [] and second.decodes > 0
     again = ZeroPS(cfg, segmenter=Exportable(), progress=False, cache=cache).segment(cloud)
     assert np.array_equal(again.part, first.part)
+    # oracle:choice over the same model reuses its encodes (keyed by the inner model's name)
+    from zerops.segmenters.choice import ChoiceSegmenter
+
+    middle = ZeroPS(cfg, segmenter=ChoiceSegmenter("choice-middle", inner=Exportable()), progress=False,
+                    cache=cache).segment(cloud)
+    assert Exportable.encoded == 20 and middle.decodes > 0

@@ -319,6 +319,17 @@ def test_point_pixel_decodes_equal_full_masks_at_the_pixels(embedded, scene):
 
 
 @pytest.mark.model
+def test_cached_embeddings_give_the_masks_of_a_fresh_encode(embedded, scene):
+    from zerops.segmenters.embedded import EmbeddedSam
+
+    again = EmbeddedSam(cache_dir=embedded._cache_dir, verify=False)
+    again.set_images([scene["image"]], embeddings=[embedded.embedding(0)])
+    assert again.n_encodes == 1
+    (m_a, s_a), (m_b, s_b) = again.predict(0, scene["prompts"]), embedded.predict(0, scene["prompts"])
+    assert np.array_equal(m_a, m_b) and np.array_equal(s_a, s_b)
+
+
+@pytest.mark.model
 def test_stability_scores_match_their_definition(embedded, scene):
     prompts = scene["prompts"][:3]
     masks, scores, stability = embedded.predict_with_stability(0, prompts, offset=1.0)

@@ -33,8 +33,8 @@ from zerops.segmenters.choice import choose_candidates
 from zerops.stages.evidence import MaskEvidence
 from zerops.stages.votemerge import view_partitions
 
-__all__ = ["EvidenceScores", "grid_prompts", "knn_pairs", "rule_scores", "score_evidence", "score_shape",
-           "shown_points"]
+__all__ = ["EvidenceScores", "decode_shape", "grid_prompts", "knn_pairs", "rule_scores", "score_evidence",
+           "score_shape", "shown_points"]
 
 
 def knn_pairs(xyz: np.ndarray, k: int = 8) -> np.ndarray:
@@ -226,16 +226,17 @@ def rule_scores(masks: np.ndarray, scores: np.ndarray, rule: str) -> np.ndarray:
     return out
 
 
-def score_shape(seg: Any, views: Sequence[Any], instance: np.ndarray, xyz: np.ndarray, grid: int, graph: GraphConfig,
-                scores: EvidenceScores, choice: str | None = None) -> int:
-    """Prompt a ``grid`` × ``grid`` lattice on each of a shape's views (already set in ``seg``, in order), lift
-    the candidates as the pipeline does and add their scores (:func:`score_evidence`); the decodes made.
+def decode_shape(seg: Any, views: Sequence[Any], instance: np.ndarray, grid: int, won_pixels: bool = True,
+                 choice: str | None = None) -> dict[str, Any]:
+    """Prompt a ``grid`` × ``grid`` lattice on each of a shape's views (already set in ``seg``, in order) and
+    lift every candidate as the pipeline does.
 
-    views: rendered views (``image``, ``index_map``, ``seen``, ``pixels``); instance: (N,) ground truth;
-    xyz: (N, 3) the normalized points (for the k-NN pairs); choice: score a fixed rule's candidates instead."""
+    Returns ``evidence`` (:class:`MaskEvidence`, masks of candidate slot 0, then 1, then 2), ``candidate`` (M,)
+    the slot of every mask, ``prompt_part`` / ``prompt_view`` (n_prompts,), ``shown`` (view → (N,) bool) and
+    ``decodes``. choice: a fixed rule's candidate scored 1, the others 0 (:func:`rule_scores`)."""
     instance = np.asarray(instance, dtype=np.int64)
     n = len(instance)
-    ev = MaskEvidence(n)
+    slots = [MaskEvidence(n) for _ in range(3)]
     under_all, view_all, shown = [], [], {}
     decodes = 0
     for k, v in enumerate(views):
@@ -247,11 +248,30 @@ def score_shape(seg: Any, views: Sequence[Any], instance: np.ndarray, xyz: np.nd
         if choice is not None:
             sc = rule_scores(masks, sc, choice)
         decodes += len(prompts)
-        ev.add_view_masks(k, masks, sc, v, "bench", won_pixels=graph.lift_won_pixels)
+        for c, ev in enumerate(slots):            # one slot at a time: prompt ids stay aligned
+            ev.add_view_masks(k, masks[:, c:c + 1], sc[:, c:c + 1], v, "bench", won_pixels=won_pixels)
         under_all.append(instance[under])
         view_all.append(np.full(len(under), k))
-    prompt_part = np.concatenate(under_all) if under_all else np.zeros(0, np.int64)
-    prompt_view = np.concatenate(view_all) if view_all else np.zeros(0, np.int64)
-    score_evidence(ev, prompt_part, prompt_view, instance, shown, knn_pairs(xyz, 8), scores,
-                   min_score=graph.vote_min_score, nms_iou=graph.vote_nms)
-    return decodes
+    ev = MaskEvidence(n, seen=dict(slots[0].seen), n_prompts=slots[0].n_prompts)
+    candidate = []
+    for c, part in enumerate(slots):
+        ev.members += part.members
+        ev.views += part.views
+        ev.scores += part.scores
+        ev.sources += part.sources
+        ev.prompts += part.prompts
+        candidate += [c] * len(part)
+    return {"evidence": ev, "candidate": np.asarray(candidate, dtype=np.int64),
+            "prompt_part": np.concatenate(under_all) if under_all else np.zeros(0, np.int64),
+            "prompt_view": np.concatenate(view_all) if view_all else np.zeros(0, np.int64),
+            "shown": shown, "decodes": decodes}
+
+
+def score_shape(seg: Any, views: Sequence[Any], instance: np.ndarray, xyz: np.ndarray, grid: int, graph: GraphConfig,
+                scores: EvidenceScores, choice: str | None = None) -> int:
+    """:func:`decode_shape` then :func:`score_evidence` with the default preset's partition settings; returns
+    the decodes made. xyz: (N, 3) the points (for the k-NN pairs)."""
+    d = decode_shape(seg, views, instance, grid, graph.lift_won_pixels, choice)
+    score_evidence(d["evidence"], d["prompt_part"], d["prompt_view"], instance, d["shown"], knn_pairs(xyz, 8),
+                   scores, min_score=graph.vote_min_score, nms_iou=graph.vote_nms)
+    return d["decodes"]

@@ -61,3 +61,20 @@ def test_a_mistake_every_view_repeats_is_seen_by_the_truth_not_by_agreement(tabl
     assert fixed["chosen_iou"] == 1.0 and fixed["merge_rate"] == 0.0
     small, _ = _scores(WholeObjectFirst(), table, choice="small")
     assert small["chosen_iou"] > 0.8 and small["confident_share"] == 1.0
+
+
+def test_debug_keeps_each_views_partition_as_the_merge_reads_it(table):
+    s, _, _ = table
+    cfg = preset("graph").with_overrides(**{"render.image_size": 320})
+    seg = OracleSegmenter()
+    model = ZeroPS(cfg, segmenter=seg, progress=False, debug=True)
+    views, _ = model.render_views(make_cloud(s.xyz))
+    seg.set_ground_truth(views, s.instance)
+    parts = model.segment(make_cloud(s.xyz)).debug["partitions"]
+    assert len(parts) >= 8 and set(parts) <= {v.name for v in views}
+    for name, seg_of in parts.items():
+        known = seg_of >= 0
+        assert known.sum() > 100
+        # perfect masks: every segment is one part, up to seen points hidden under a neighbour's splat
+        pure = sum(np.bincount(s.instance[seg_of == k]).max() for k in np.unique(seg_of[known]))
+        assert pure >= 0.98 * known.sum(), name

@@ -95,6 +95,7 @@ def test_segment_cli_writes_every_output(tmp_path, monkeypatch, chair, capsys):
     assert (out / "parts.ply").stat().st_size > 4000 * 12
     assert (out / "views.png").is_file() and (out / "debug" / "merged.png").is_file()
     assert len(list((out / "debug").glob("initial_*.png"))) == 8
+    assert (out / "debug" / "partitions.png").is_file()         # each view's partition, as the merge reads it
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{len(summary['parts'])} parts, {summary['unassigned']} of 4000 points unassigned, "
                            f"{summary['decodes']} decodes, ") and line.endswith(f" s -> {out}"), line

@@ -17,7 +17,7 @@ help:
 	@echo "make e2e         headless-browser test of the HTML viewer (installs Debian's chromium if missing)"
 	@echo "make bench       renderer benchmark (bench/render.json)"
 	@echo "make bench-sam   Segment Anything benchmark and quality table (bench/sam.json)"
-	@echo "make bench-evidence SAM's best-candidate IoU per visible part, fixed vs framed views (bench/evidence.json)"
+	@echo "make bench-evidence what the merge consumes, against the ground truth: recall, candidate choice, partitions, view error (bench/evidence.json)"
 	@echo "make bench-memory peak RSS of the pipeline at 10k / 100k / 1M points (bench/memory.json)"
 	@echo "make realdev     convert pybullet_data robots and objects into data/realdev (PartNetE layout)"
 

@@ -22,12 +22,51 @@ from zerops.limits import MAX_TEXTURE_PIXELS, check_points
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".stl", ".off", ".dae", ".3mf")
 
 
+def _regular_file_resolver(p: Path, refused: list[str]) -> Any:
+    """A trimesh resolver for the files ``p`` names (an OBJ's ``mtllib``, an MTL's ``map_Kd``, a glTF's buffer
+    and image URIs) that opens only regular files: a named pipe or a device is refused before it is opened
+    (it would block the read or never end); the refusal is recorded in ``refused`` (trimesh swallows some)."""
+    from trimesh.resolvers import FilePathResolver
+
+    from zerops.io.files import read_regular
+
+    class RegularFileResolver(FilePathResolver):
+        def get(self, name: str) -> bytes:
+            text = str(name).strip()
+            for candidate in dict.fromkeys((text, text.lstrip("/"), os.path.split(text)[-1])):
+                try:
+                    path = self.absolute(candidate) if hasattr(self, "absolute") else \
+                        Path(self.parent, candidate)
+                except ValueError:                  # trimesh >= 5: outside the asset's folder
+                    continue
+                if path.exists():
+                    try:
+                        return read_regular(path, f"named in {p}")
+                    except ZeropsError as exc:
+                        refused.append(str(exc))
+                        raise
+            return super().get(name)
+
+        def namespaced(self, namespace: str) -> Any:
+            inner = RegularFileResolver(os.path.join(self.parent, namespace))
+            inner.__dict__.update({k: v for k, v in self.__dict__.items() if k == "allow_anywhere"})
+            return inner
+
+    return RegularFileResolver(str(p))
+
+
 @contextlib.contextmanager
-def texture_guard(p: Path) -> Iterator[None]:
+def texture_guard(p: Path) -> Iterator[Any]:
     """While trimesh reads ``p``: every image it opens has its size checked from the header (PIL opens lazily)
-    and one over MAX_TEXTURE_PIXELS is refused before a pixel is decoded; the refusal is one ZeropsError."""
+    and one over MAX_TEXTURE_PIXELS is refused before a pixel is decoded; the refusal is one ZeropsError.
+    Yields the resolver to pass to trimesh (``resolver=``): the files ``p`` names must be regular files."""
     from PIL import Image
 
+    from zerops.io.files import check_regular
+
+    check_regular(p)
+    specials: list[str] = []
+    resolver = _regular_file_resolver(p, specials)
     refused: list[tuple[int, int]] = []
     check = Image._decompression_bomb_check          # PIL's own size hook, called by Image.open
 
@@ -39,9 +78,11 @@ def texture_guard(p: Path) -> Iterator[None]:
 
     Image._decompression_bomb_check = guard
     try:
-        yield
+        yield resolver
     finally:
         Image._decompression_bomb_check = check
+    if specials:
+        raise ZeropsError(specials[0])
     if refused:
         w, h = refused[0]
         raise ZeropsError(f"{p}: a texture image is {w:,} × {h:,} pixels; zerops reads textures of at most "
@@ -56,12 +97,12 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
     n_points = check_points(n_points, "n_points (--points)")
     check_container(p)
     try:
-        with warnings.catch_warnings(), texture_guard(p):   # numeric warnings of a malformed file: the checks
-            warnings.simplefilter("ignore")                 # below speak
+        with warnings.catch_warnings(), texture_guard(p) as resolver:   # numeric warnings of a malformed file:
+            warnings.simplefilter("ignore")                             # the checks below speak
             if hasattr(trimesh, "load_scene"):
-                scene = trimesh.load_scene(str(p))
+                scene = trimesh.load_scene(str(p), resolver=resolver)
             else:  # trimesh < 4.5
-                scene = trimesh.load(str(p), force="scene")
+                scene = trimesh.load(str(p), force="scene", resolver=resolver)
             meshes = _flatten(scene)
     except ZeropsError:
         raise
@@ -83,6 +124,9 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
 def check_container(p: Path) -> None:
     """Checks trimesh does not make itself: a .gltf must be JSON, a .glb must start with its signature, a
     binary .stl must hold the triangles its header declares."""
+    from zerops.io.files import check_regular
+
+    check_regular(p)
     ext = p.suffix.lower()
     try:
         if ext == ".gltf":
@@ -117,7 +161,7 @@ def _explain_no_faces(p: Path) -> None:
     try:
         if p.stat().st_size == 0:
             raise ZeropsError(f"{p}: the file is empty")
-        raw = trimesh.load(str(p), process=False)
+        raw = trimesh.load(str(p), process=False, resolver=_regular_file_resolver(p, []))
         geoms = list(raw.geometry.values()) if isinstance(raw, trimesh.Scene) else [raw]
         vertices = np.concatenate([np.asarray(getattr(g, "vertices", np.zeros((0, 3))), dtype=np.float64)
                                    .reshape(-1, 3) for g in geoms] or [np.zeros((0, 3))])

@@ -167,7 +167,7 @@ def _stage_cache(args: argparse.Namespace):
     gb = getattr(args, "cache_gb", 4.0)
     if not math.isfinite(gb) or gb <= 0:
         raise ZeropsError(f"--cache-gb must be a positive number, got {gb}")
-    return StageCache(getattr(args, "cache", None), max_gb=gb)
+    return StageCache(getattr(args, "cache", None), max_gb=gb)    # which also bounds it
 
 
 def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict[str, Any]:

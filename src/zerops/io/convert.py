@@ -154,11 +154,15 @@ def scene_parts(path: Path) -> list[AssetPart]:
         detail = " ".join(str(exc).split())[:200]
         raise ZeropsError(f"{path}: cannot read scene ({type(exc).__name__}: {detail})") from None
     parts = []
-    for node in sorted(scene.graph.nodes_geometry):
-        transform, geom = scene.graph[node]
-        mesh = scene.geometry.get(geom)
-        if isinstance(mesh, trimesh.Trimesh) and len(mesh.faces):
-            parts.append(AssetPart(str(node), str(node), [Piece(mesh, np.asarray(transform, dtype=np.float64))]))
+    try:
+        for node in sorted(scene.graph.nodes_geometry):
+            transform, geom = scene.graph[node]
+            mesh = scene.geometry.get(geom)
+            if isinstance(mesh, trimesh.Trimesh) and len(mesh.faces):
+                parts.append(AssetPart(str(node), str(node), [Piece(mesh, np.asarray(transform, dtype=np.float64))]))
+    except Exception as exc:  # noqa: BLE001 - a scene graph trimesh read but cannot walk
+        detail = " ".join(str(exc).split())[:200]
+        raise ZeropsError(f"{path}: cannot place the scene's nodes ({type(exc).__name__}: {detail})") from None
     return parts
 
 

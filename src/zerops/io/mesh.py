@@ -136,10 +136,16 @@ def check_container(p: Path) -> None:
                 raise ZeropsError(f"{p}: not a glTF file (invalid JSON: {' '.join(str(exc).split())[:160]})") from None
             if not isinstance(doc, dict):
                 raise ZeropsError(f"{p}: not a glTF file (expected a JSON object, got {type(doc).__name__})")
+            check_gltf_nodes(doc, p)
         elif ext == ".glb":
             with open(p, "rb") as fh:
-                if fh.read(4) != b"glTF":
+                head = fh.read(20)
+                if head[:4] != b"glTF":
                     raise ZeropsError(f"{p}: not a binary glTF file (it does not start with 'glTF')")
+                if len(head) == 20 and head[16:20] == b"JSON":
+                    doc = _glb_json(fh, int.from_bytes(head[12:16], "little"), p)
+                    if isinstance(doc, dict):
+                        check_gltf_nodes(doc, p)
         elif ext == ".stl":
             size = p.stat().st_size
             with open(p, "rb") as fh:
@@ -152,6 +158,57 @@ def check_container(p: Path) -> None:
                                       f"holds {held}" + (" and a partial one" if (size - 84) % 50 else ""))
     except OSError as exc:
         raise ZeropsError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+def _glb_json(fh: Any, length: int, p: Path) -> Any:
+    """The JSON chunk of a .glb (``fh`` just after the chunk header), bounded as every JSON zerops reads."""
+    import json
+
+    from zerops.io.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
+
+    if length > MAX_JSON_BYTES:
+        raise ZeropsError(f"{p}: the glTF JSON chunk declares {length:,} bytes; zerops reads at most "
+                          f"{MAX_JSON_BYTES:,}")
+    data = fh.read(length)
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise ZeropsError(f"{p}: the glTF JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ZeropsError(f"{p}: not a glTF file (invalid JSON: {' '.join(str(exc).split())[:160]})") from None
+
+
+def check_gltf_nodes(doc: dict, p: Path) -> None:
+    """The glTF node hierarchy must be a forest (the spec's rule): every child index names a node, no node is
+    its own child or the child of two nodes, and no chain of children comes back to where it started (a cycle
+    sends trimesh's transform walk round until its iteration limit)."""
+    nodes = doc.get("nodes", [])
+    if not isinstance(nodes, list):
+        raise ZeropsError(f"{p}: glTF 'nodes' must be a list, got {type(nodes).__name__}")
+    parent: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        children = node.get("children", []) if isinstance(node, dict) else []
+        if not isinstance(children, list):
+            raise ZeropsError(f"{p}: glTF node {i}'s 'children' must be a list of node indices")
+        for c in children:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < len(nodes):
+                raise ZeropsError(f"{p}: glTF node {i} names the child {c!r}, which is not a node index "
+                                  f"(0..{len(nodes) - 1})")
+            if c == i or c in parent:
+                why = "its own child" if c == i else f"a child of both node {parent[c]} and node {i}"
+                raise ZeropsError(f"{p}: glTF node {c} is {why}; glTF nodes must form a tree")
+            parent[c] = i
+    done: set[int] = set()
+    for start in parent:
+        path, seen, node = [], set(), start
+        while node in parent and node not in done:
+            if node in seen:
+                raise ZeropsError(f"{p}: the glTF nodes {' -> '.join(map(str, path[path.index(node):] + [node]))} "
+                                  "form a cycle; glTF nodes must form a tree")
+            path.append(node)
+            seen.add(node)
+            node = parent[node]
+        done.update(path)
 
 
 def _explain_no_faces(p: Path) -> None:

@@ -58,6 +58,7 @@ def check_regular(path: str | os.PathLike, what: str = "") -> None:
 def read_regular(path: str | os.PathLike, what: str = "") -> bytes:
     """The bytes of ``path``, refused before reading (and without blocking on a FIFO: it is opened
     non-blocking and checked with fstat) unless it is a regular file; see :func:`check_regular`."""
+    check_regular(path, what)                   # a socket cannot even be opened: said in the same words
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(fd).st_mode

@@ -265,6 +265,12 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--overwrite" in err[0]
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    # --overwrite replaces only a folder convert wrote (issue #26): a user's file is never deleted
+    assert main(["convert", str(urdf), "--out", str(out), "--points", "500", "--overwrite"]) == 2
+    assert "keep.txt" in capsys.readouterr().err and (out / "keep.txt").read_text() == "old"
+    (out / "keep.txt").unlink()
+    assert main(["convert", str(urdf), "--out", str(out), "--points", "300"]) == 0
+    capsys.readouterr()
     assert main(["convert", str(urdf), "--out", str(out), "--points", "500", "--overwrite",
                  "--license", "CC-BY-4.0"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["label.npy", "meta.json", "pc.ply"]

@@ -1,6 +1,6 @@
 """``python -m zerops`` runs the command line."""
 import sys
 
-from zerops.cli import main
+from zerops.cli.entry import run
 
-sys.exit(main())
+sys.exit(run())

@@ -33,7 +33,7 @@ def check_points(xyz: Any, *, min_points: int = 0, dtype: Any = None, finite: bo
         raise ZeropsError(f"{where}{what} must be a numeric (N, 3) array ({exc})") from None
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ZeropsError(f"{where}{what} must have shape (N, 3), got {arr.shape}")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+    if arr.dtype.kind not in "iuf":        # not bool, complex, dates or time spans (numpy counts those numbers)
         raise ZeropsError(f"{where}{what} must be numbers, got dtype {arr.dtype}")
     if arr.shape[0] < min_points:
         if arr.shape[0] == 0:
@@ -49,7 +49,7 @@ def check_points(xyz: Any, *, min_points: int = 0, dtype: Any = None, finite: bo
 def check_labels(labels: Any, n: int | None = None, *, what: str = "labels", where: str = "") -> np.ndarray:
     """``labels`` as an (N,) integer array (of length ``n`` when given), or a one-line error."""
     arr = np.asarray(labels)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":      # a timedelta64 is an integer to numpy
         raise ZeropsError(f"{where}{what} must be an (N,) integer array, got shape {arr.shape} dtype {arr.dtype}")
     if n is not None and arr.shape[0] != n:
         raise ZeropsError(f"{where}{what} must have shape ({n},), got {arr.shape}")

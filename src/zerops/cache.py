@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
 import re
 from pathlib import Path
@@ -105,13 +106,18 @@ def unpack_groups(arrays: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray
     return out
 
 
+#: Largest stage cache size limit (``--cache-gb``), in GB: a petabyte (a larger one overflows the byte count).
+MAX_CACHE_GB = 1_000_000
+
+
 class StageCache:
     """Stage outputs on disk. ``root``: folder (created on first write); ``max_gb``: size limit (LRU)."""
 
     def __init__(self, root: str | Path | None = None, max_gb: float = 4.0) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
-        if max_gb <= 0:
-            raise ZeropsError(f"the cache size limit must be positive, got {max_gb} GB")
+        if isinstance(max_gb, bool) or not isinstance(max_gb, numbers.Real) or not 0 < max_gb <= MAX_CACHE_GB:
+            raise ZeropsError(f"the cache size limit (--cache-gb) must be a number in (0, {MAX_CACHE_GB:,}] GB, "
+                              f"got {max_gb!r}")
         self.max_bytes = int(max_gb * 1e9)
         self.hits = 0
         self.misses = 0

@@ -11,7 +11,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from zerops.errors import ZeropsError
-from zerops.limits import MAX_IMAGE_SIZE, MAX_POINTS
+from zerops.limits import MAX_IMAGE_SIZE, MAX_POINTS, MAX_SPLAT_RADIUS
 
 # The names the higher layers own (render.shading.SHADINGS, stages.labeling.CONFIDENCE_RULES,
 # detectors.PROMPT_STYLES, stages.extension's rules, stages.partgraph's cuts), spelled again here so that each
@@ -117,8 +117,9 @@ class RenderConfig:
     def __post_init__(self) -> None:
         _check(self, "render", dict(
             image_size=_Range(16, MAX_IMAGE_SIZE), distance=_Range(1, 1000, lo_open=True),
-            fov_deg=_Range(0, 180, True, True), znear=_POS, point_radius=_Range(0, 1, lo_open=True),
-            min_point_radius=_Range(0, 1), radius_scale=_Range(0, 100, lo_open=True), radius_neighbors=_K,
+            fov_deg=_Range(0, 180, True, True), znear=_POS, point_radius=_Range(0, MAX_SPLAT_RADIUS, lo_open=True),
+            min_point_radius=_Range(0, MAX_SPLAT_RADIUS), radius_scale=_Range(0, 100, lo_open=True),
+            radius_neighbors=_K,
             max_radius_ratio=_Range(1, 1000), normal_neighbors=_Range(3, 256), seen_tolerance=_Range(0, 100),
             shading=SHADINGS, albedo=_UNIT, ambient=_UNIT, view_neighbors=_Range(1, 100), start_fraction=_SHARE,
             framing=_UNIT))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence, overload
 
@@ -102,6 +104,11 @@ class Switch:
 
     def validate(self, value: Any) -> None:
         """Raise ZeropsError unless ``value`` is in range / one of the names (messages name the flag)."""
+        if self.type in (int, float):          # NaN, infinity, text or a fraction for a count: one line
+            kind = "a whole number" if self.type is int else "a finite number"
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or \
+                    (self.type is int and value != int(value)):
+                raise ZeropsError(f"{self.flag} must be {kind}, got {value!r}")
         if self.lo is not None:
             if self.hi is None:
                 if value < self.lo:

@@ -5,6 +5,7 @@ traceback, an internal error (exit 1) or a warning on stderr."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -290,3 +291,267 @@ def test_round_two_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     assert grown_mb < 1024, f"peak memory grew by {grown_mb:.0f} MB"
     assert time.perf_counter() - t_all < 60
+
+
+# ----------------------------------------------------------------------------------------------- issue #26
+def _special(kind: str, path):
+    """Make ``path`` a special file of ``kind``; returns the name an asset should use for it."""
+    import socket
+
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+    elif kind == "link to fifo":
+        os.mkfifo(path.with_name("real_pipe"))
+        os.symlink(path.with_name("real_pipe"), path)
+    elif kind in ("/dev/zero", "/dev/null"):
+        os.symlink(kind, path)
+    return path.name
+
+
+def _special_case(case: int, rng, work) -> tuple[list, str]:
+    """A mesh or asset that names a special file from inside (mtllib, map_Kd, glTF buffer or image, URDF)."""
+    kind = str(rng.choice(["fifo", "folder", "socket", "link to fifo", "/dev/zero", "/dev/null"]))
+    namer = ["mtllib", "map_Kd", "gltf buffer", "gltf image", "urdf mesh"][case % 5]
+    name = _special(kind, work / "special.bin")
+    tetra = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
+    if namer in ("mtllib", "map_Kd"):
+        if namer == "map_Kd":
+            (work / "m.mtl").write_text(f"newmtl a\nKd 1 0 0\nmap_Kd {name}\n")
+        (work / "m.obj").write_text(f"mtllib {name if namer == 'mtllib' else 'm.mtl'}\nusemtl a\n" + tetra)
+        asset = work / "m.obj"
+    elif namer.startswith("gltf"):
+        import base64
+
+        data = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], "<f4").tobytes()
+        inline = "data:application/octet-stream;base64," + base64.b64encode(data).decode()
+        doc = {"asset": {"version": "2.0"}, "buffers": [{"uri": name if namer == "gltf buffer" else inline,
+                                                         "byteLength": 36}],
+               "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": 36}],
+               "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+                              "max": [1, 1, 0], "min": [0, 0, 0]}],
+               "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}], "nodes": [{"mesh": 0}],
+               "scenes": [{"nodes": [0]}], "scene": 0}
+        if namer == "gltf image":
+            doc.update(images=[{"uri": name}], textures=[{"source": 0}],
+                       materials=[{"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}}])
+            doc["meshes"][0]["primitives"][0]["material"] = 0
+        (work / "m.gltf").write_text(json.dumps(doc))
+        asset = work / "m.gltf"
+    else:
+        (work / "r.urdf").write_text(f'<robot name="r"><link name="a"><visual><geometry><mesh filename="{name}"/>'
+                                     '</geometry></visual></link></robot>')
+        return ["convert", work / "r.urdf", "--out", work / "out", "--points", "100"], f"{namer} -> {kind}"
+    if rng.random() < 0.5:
+        return ["convert", asset, "--out", work / "out", "--points", "100"], f"{namer} -> {kind}"
+    return (["render", asset, "--out", work / "out", "--image-size", "16", "--views", "partslip10", "--points", "100"],
+            f"{namer} -> {kind}")
+
+
+_MEMBER_NAMES = ["xyz", "xyz.npy", "points", "points.npy", "a/b.npy", "../up.npy", "xyz.NPY", "é.npy", "rgb",
+                 "data", " xyz.npy", "xyz.npy.npy"]
+_DTYPES = ["M8[s]", "m8[ms]", "O", "f4,f4,f4", "c16", "f2", "?", "u8", "i1", ">f8", "S3", "U3", "V12"]
+
+
+def _npy(arr) -> bytes:
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+def _array_of(dtype: str, n: int, cols: int = 3) -> np.ndarray:
+    if dtype == "O":
+        return np.array([[object()] * cols] * 2, dtype=object)
+    if "," in dtype:
+        return np.zeros(n, dtype=dtype)
+    return (np.random.default_rng(n).normal(size=(n, cols)) * 10).astype(dtype)
+
+
+def _member_case(case: int, rng, work, shape) -> tuple[list, str]:
+    """npz member names (with or without .npy, odd paths, text) or array dtypes, in a cloud or a label.npz."""
+    import zipfile
+
+    if case % 2 == 0:
+        names = list(rng.choice(_MEMBER_NAMES, size=int(rng.integers(1, 3)), replace=False))
+        with zipfile.ZipFile(work / "c.npz", "w") as zf:
+            for name in names:
+                what = rng.random()
+                zf.writestr(str(name), b"some text\n" if what < 0.25 else _npy(cloud_xyz(150, case)))
+        return (["render", work / "c.npz", "--out", work / "out", "--image-size", "16", "--views", "partslip10"],
+                f"members {names}")
+    dtype = str(rng.choice(_DTYPES))
+    if rng.random() < 0.5:
+        np.save(work / "c.npy", _array_of(dtype, 150), allow_pickle=True)
+        return (["render", work / "c.npy", "--out", work / "out", "--image-size", "16", "--views", "partslip10"],
+                f"cloud dtype {dtype}")
+    (shape / "label.npy").unlink(missing_ok=True)
+    n = 300
+    sem = np.zeros(n, dtype=dtype) if "," in dtype else (_array_of(dtype, n, 1)[:, 0] if dtype != "O" else
+                                                          np.array([object()] * n))
+    with zipfile.ZipFile(shape / "label.npz", "w") as zf:
+        zf.writestr("semantic_seg.npy", _npy(sem))
+        zf.writestr("instance_seg" + ("" if rng.random() < 0.5 else ".npy"), _npy(np.zeros(n, np.int64)))
+    return ["eval", shape.parents[1], "--out", work / "ev", "--method", "oracle", "--quiet"], f"label dtype {dtype}"
+
+
+ROUND_THREE_CASES = 60
+
+
+def test_round_three_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
+    """Issue #26: special files named from inside other files (FIFO, socket, folder, device, a link to a FIFO;
+    named by mtllib, map_Kd, glTF buffers and images, URDF meshes; an image no primitive samples is never
+    opened), npz member names and array dtypes (dates,
+    time spans, objects, records, complex, float16, text); seeded, each case within 10 s, no hang."""
+    shape = one_shape_dataset(tmp_path / "data", n=300)
+    label = (shape / "label.npy").read_bytes()
+    rng = np.random.default_rng(26)
+    seen: dict[str, dict[int, int]] = {}
+
+    def alarm(signum, frame):
+        raise CaseTimeout()
+    old = signal.signal(signal.SIGALRM, alarm)
+    t_all = time.perf_counter()
+    try:
+        for case in range(ROUND_THREE_CASES):
+            (shape / "label.npz").unlink(missing_ok=True)
+            (shape / "label.npy").write_bytes(label)
+            work = tmp_path / f"r3case{case}"
+            work.mkdir()
+            family = "special files" if case % 2 == 0 else "npz members and dtypes"
+            argv, what = (_special_case(case // 2, rng, work) if family == "special files" else
+                          _member_case(case // 2, rng, work, shape))
+            signal.setitimer(signal.ITIMER_REAL, PER_CASE_S)
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    rc, _, err = cli(*argv)
+            except CaseTimeout:
+                pytest.fail(f"case {case} ({what}) ran longer than {PER_CASE_S} s")
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            _check(rc, err, caught, f"case {case} ({what}): {argv}")
+            # a FIFO or socket in the asset's folder is refused; a link out to /dev is outside the folder
+            # trimesh reads from (never opened), and an image no primitive samples is never opened
+            if family == "special files" and what.split(" -> ")[1] in ("fifo", "socket", "link to fifo") and \
+                    "gltf image" not in what:
+                assert rc == 2 and "zerops reads only regular files" in err, (what, err)
+            seen.setdefault(family, {0: 0, 2: 0})[rc] += 1
+            shutil.rmtree(work)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert seen["special files"][2] > 10 and seen["npz members and dtypes"][0] > 0, seen
+    assert seen["npz members and dtypes"][2] > 5, seen
+    assert time.perf_counter() - t_all < 90
+
+
+def _config_rules() -> dict[str, dict]:
+    """Every ``section -> {field: rule}`` the config sections check (read by wrapping zerops.config._check)."""
+    import zerops.config as config
+
+    rules: dict[str, dict] = {}
+    real = config._check
+
+    def record(obj, section, section_rules):
+        rules.setdefault(section, dict(section_rules))
+        return real(obj, section, section_rules)
+    config._check = record
+    try:
+        config.ZeroPSConfig()
+    finally:
+        config._check = real
+    return {k: v for k, v in rules.items() if k}
+
+
+def _bound_values(rule, kind) -> tuple[list, list]:
+    """(values inside a range rule, at its bounds; values one past them)."""
+    inside, past = [], []
+    for bound, is_open, sign in ((rule.lo, rule.lo_open, -1), (rule.hi, rule.hi_open, 1)):
+        if bound is None:
+            continue
+        step = 1 if kind is int else max(abs(bound) * 1e-6, 1e-9)
+        if is_open:
+            past.append(bound)
+            inside.append(bound - sign * step)
+        else:
+            inside.append(bound)
+            past.append(bound + sign * step)
+    return inside, past
+
+
+def test_every_set_key_at_its_bounds_and_one_past():
+    """Issue #26: each `--set SECTION.KEY` with a range is accepted at its bounds and refused one past them, in
+    one line naming the key; choices accept their first name and refuse another; NaN / inf are refused."""
+    from zerops.config import ZeroPSConfig
+    from zerops.errors import ZeropsError
+    from zerops.options import build_config
+
+    cfg = ZeroPSConfig()
+    checked = 0
+    for section, rules in _config_rules().items():
+        for name, rule in rules.items():
+            key = f"{section}.{name}"
+            current = getattr(getattr(cfg, section), name)
+            if isinstance(rule, tuple):
+                build_config(overrides=[f"{key}={rule[0]}"])
+                with pytest.raises(ZeropsError, match=re.escape(key)):
+                    build_config(overrides=[f"{key}=no-such-{name}"])
+                continue
+            if not hasattr(rule, "holds") or isinstance(current, bool):
+                continue
+            kind = int if isinstance(current, int) else float
+            inside, past = _bound_values(rule, kind)
+            for value in inside:
+                try:
+                    build_config(overrides=[f"{key}={value!r}"])
+                except ZeropsError as exc:       # another setting's rule (e.g. znear < distance - 1)
+                    assert key not in str(exc) or "must be in (0, distance" in str(exc), (key, value, exc)
+            for value in past + ([float("nan"), float("inf")] if kind is float else []):
+                with pytest.raises(ZeropsError, match=re.escape(key)):
+                    build_config(overrides=[f"{key}={value!r}"])
+            checked += 1
+    assert checked > 40, checked
+
+
+@pytest.mark.parametrize("env, argv, outcome", [
+    ({"ZEROPS_THREADS": "99999"}, ["segment", "{cloud}", "--out", "{tmp}/o", "--no-cache"], "ZEROPS_THREADS"),
+    ({"ZEROPS_THREADS": "-3"}, ["segment", "{cloud}", "--out", "{tmp}/o", "--no-cache"], "ZEROPS_THREADS"),
+    ({"ZEROPS_THREADS": "2", "ZEROPS_HOME": "{tmp}/nohome"}, ["segment", "{cloud}", "--out", "{tmp}/o", "--no-cache"],
+     "embedded model file"),
+    ({"ZEROPS_HOME": "{cloud}"}, ["models", "list"], 0),
+    ({"ZEROPS_HOME": "/dev/null"}, ["segment", "{cloud}", "--out", "{tmp}/o", "--no-cache"], "is missing"),
+    ({"ZEROPS_HOME": "{tmp}/ü_home"}, ["models", "list"], 0),
+    ({"PYTHONIOENCODING": "ascii"}, ["render", "{cloud}", "--out", "{tmp}/ö", "--image-size", "16"], 0),
+    ({"PYTHONIOENCODING": "ascii"}, ["render", "{tmp}/ö.ply", "--out", "{tmp}/o"], "file not found"),
+    ({"ZEROPS_MAX_COMPRESSION_RATIO": "0"}, ["render", "{npz}", "--out", "{tmp}/o"], "must be a number >= 1"),
+    ({"ZEROPS_MAX_COMPRESSION_RATIO": "1"}, ["render", "{npz}", "--out", "{tmp}/o", "--image-size", "16"], 0),
+])
+def test_environment_variables_end_in_exit_0_or_one_error_line(tmp_path, env, argv, outcome):
+    """Issue #26: ZEROPS_THREADS, ZEROPS_HOME, PYTHONIOENCODING and ZEROPS_MAX_COMPRESSION_RATIO, bad and good."""
+    from conftest import run_subprocess
+
+    cloud = tmp_path / "c.ply"
+    cloud.write_bytes(ascii_ply(cloud_xyz(200)))
+    np.savez_compressed(tmp_path / "c.npz", xyz=cloud_xyz(200))
+    fill = {"{cloud}": str(cloud), "{tmp}": str(tmp_path), "{npz}": str(tmp_path / "c.npz")}
+
+    def sub(text: str) -> str:
+        for k, v in fill.items():
+            text = text.replace(k, v)
+        return text
+    proc = run_subprocess([sub(a) for a in argv], env={k: sub(v) for k, v in env.items()}, timeout=60)
+    err = proc.stderr
+    assert "Traceback" not in err, err
+    if outcome == 0:
+        assert proc.returncode == 0 and err == "", err
+    else:
+        lines = err.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("zerops: error: "), err
+        assert outcome in lines[0], lines[0]

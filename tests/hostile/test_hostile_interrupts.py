@@ -17,7 +17,21 @@ from conftest import REPO, assert_error
 from zerops.signals import signals_deferred
 
 
-def test_signals_deferred_acts_on_the_signal_after_the_block():
+@pytest.fixture
+def ctrl_c():
+    """Python's Ctrl-C handler for the test, whatever the suite was started with (a background job or nohup
+    starts it with SIGINT ignored); the caller's handler is put back afterwards."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def _sigint_default() -> None:
+    """preexec_fn: the child starts with SIGINT at its default, so Python installs its Ctrl-C handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_signals_deferred_acts_on_the_signal_after_the_block(ctrl_c):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with signals_deferred():
@@ -118,7 +132,7 @@ def test_ctrl_c_during_eval_workers_prints_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "zerops", "eval", str(tmp_path / "data"), "--out",
                              str(tmp_path / "ev"), "--method", "slowmethod_zerops:make", "--workers", "2", "--quiet"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_sigint_default)
     try:
         deadline = time.time() + 60
         while len(list(ready.iterdir())) < 2:

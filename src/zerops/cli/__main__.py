@@ -1,7 +1,7 @@
 """``python -m zerops.cli``: the ``zerops`` command."""
 import sys
 
-from zerops.cli.entry import main
+from zerops.cli.entry import run
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(run())

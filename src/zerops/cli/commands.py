@@ -120,6 +120,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     check_out_dir(args.out, own_only=False)                     # before any work
     from zerops.eval.harness import run_eval
+    from zerops.limits import env_threads
+
+    env_threads()
 
     options = _pipeline_options(args) if args.method in _PIPELINE_METHODS else {}
     if args.method == "labeling":           # the labeling step alone: only its own switches apply
@@ -167,7 +170,7 @@ def _stage_cache(args: argparse.Namespace):
     gb = getattr(args, "cache_gb", 4.0)
     if not math.isfinite(gb) or gb <= 0:
         raise ZeropsError(f"--cache-gb must be a positive number, got {gb}")
-    return StageCache(getattr(args, "cache", None), max_gb=gb)
+    return StageCache(getattr(args, "cache", None), max_gb=gb)    # which also bounds it
 
 
 def _pipeline_options(args: argparse.Namespace, only_set: bool = False) -> dict[str, Any]:
@@ -193,6 +196,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from zerops.io.outdir import check_out_dir
 
     check_out_dir(args.out)                                     # before any work: not after a full run
+    from zerops.limits import env_threads
+
+    env_threads()                                               # a bad ZEROPS_THREADS: one line, before SAM
     from zerops.io.load import load_cloud
     from zerops.options import build_config
     from zerops.output import write_segment_outputs

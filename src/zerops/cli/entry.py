@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -53,14 +54,59 @@ def _interrupt_note(args: argparse.Namespace) -> str:
     return ""
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: object = None, line: str | None = None) -> None:
+    """A warning as one line on stderr (Python's default adds the source line that issued it)."""
+    text = " ".join(str(message).split())
+    print(text if text.startswith("zerops:") else f"zerops: warning: {text}", file=sys.stderr)
+
+
+def _printable_streams() -> None:
+    """stdout / stderr write what their encoding cannot hold as escapes (``PYTHONIOENCODING=ascii`` and a
+    non-ASCII --out path) instead of raising UnicodeEncodeError in the middle of the one line."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError, TypeError):    # a closed or special stream: left as it is
+                pass
+
+
+def _ignore_late_signals() -> None:
+    """The process's outcome is decided (its work done or its error found): a SIGINT or SIGTERM from now on
+    changes nothing, so it is ignored and the exit code and the one line stand."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
+    return _main(argv, exiting=False)
+
+
+def run() -> int:
+    """The process entry point (the ``zerops`` script, ``python -m zerops``): :func:`main`, and once the
+    command has ended a late SIGINT / SIGTERM is ignored (it would end the process by the signal, without the
+    one line, in its last moments)."""
+    return _main(None, exiting=True)
+
+
+def _main(argv: Sequence[str] | None, exiting: bool) -> int:
+    _printable_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
-        return int(func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            try:
+                return int(func(args) or 0)
+            finally:
+                if exiting and in_main:
+                    _ignore_late_signals()
     except ZeropsError as exc:
         print(f"zerops: error: {exc}", file=sys.stderr)
         return 2
@@ -88,5 +134,5 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(set ZEROPS_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
         return 1
     finally:
-        if in_main and old_term is not None:
+        if in_main and old_term is not None and not exiting:
             signal.signal(signal.SIGTERM, old_term)

@@ -44,11 +44,22 @@ def get_method(name: str, **options: Any) -> Method:
     if not isinstance(name, str) or (name not in METHODS and ":" not in name):
         raise ZeropsError(f"unknown method '{name}'; available: {', '.join(METHODS.names())}")
     factory, args, _ = METHODS.resolve(name)
+    not_a_factory = (f"--method {name}: '{name}' is not a method factory (a function returning a callable "
+                     "shape -> prediction)")
+    if not callable(factory):
+        raise ZeropsError(f"{not_a_factory}; it is a {type(factory).__name__}")
     try:
-        inspect.signature(factory).bind(*args, **options)
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        raise ZeropsError(f"{not_a_factory}; its signature cannot be read") from None
+    try:
+        signature.bind(*args, **options)
     except TypeError:
-        params = [p for p in inspect.signature(factory).parameters if not p.startswith("_")]
+        params = [p for p in signature.parameters if not p.startswith("_")]
         raise ZeropsError(
             f"method '{name}' does not accept options {sorted(options)}; it accepts: {', '.join(params) or 'none'}"
         ) from None
-    return factory(*args, **options)
+    method = factory(*args, **options)
+    if not callable(method):
+        raise ZeropsError(f"{not_a_factory}; it returned a {type(method).__name__}")
+    return method

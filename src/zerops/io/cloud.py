@@ -151,7 +151,7 @@ def cloud_from_array(arr: np.ndarray, source: str | os.PathLike | None = None) -
             f"{_where(source)}expected an array of shape (N, 3) xyz, (N, 6) xyz+rgb or (N, 9) "
             f"xyz+rgb+normals, got {arr.shape}"
         )
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+    if arr.dtype.kind not in "iuf":        # not bool, complex, dates or time spans (numpy counts those numbers)
         raise ZeropsError(f"{_where(source)}expected a numeric array, got dtype {arr.dtype}")
     xyz = arr[:, :3]
     rgb = colors_to_unit(arr[:, 3:6], source) if arr.shape[1] >= 6 else None

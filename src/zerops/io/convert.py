@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
-from zerops.io.files import load_json
+from zerops.io.files import check_regular, load_json
 from zerops.io.mesh import MESH_EXTENSIONS, check_container, texture_guard
 from zerops.io.outdir import atomic_folder
 
@@ -82,9 +82,10 @@ class _MeshCache:
         if key not in self._meshes:
             check_container(path)                  # a lying STL header, a bad-JSON .gltf: said before trimesh
             try:
-                with np.errstate(all="ignore"), warnings.catch_warnings(), texture_guard(path):
+                with np.errstate(all="ignore"), warnings.catch_warnings(), texture_guard(path) as resolver:
                     warnings.simplefilter("ignore", RuntimeWarning)   # absurd vertices: judged after sampling
-                    scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None)
+                    scene = trimesh.load_scene(str(path), file_type=path.suffix.lower().lstrip(".") or None,
+                                               resolver=resolver)
                     meshes = [g for g in scene.dump(concatenate=False) if isinstance(g, trimesh.Trimesh)]
             except ZeropsError:
                 raise
@@ -145,19 +146,23 @@ def scene_parts(path: Path) -> list[AssetPart]:
 
     check_container(path)
     try:
-        with texture_guard(path):
-            scene = trimesh.load_scene(str(path))
+        with texture_guard(path) as resolver:
+            scene = trimesh.load_scene(str(path), resolver=resolver)
     except ZeropsError:
         raise
     except Exception as exc:  # noqa: BLE001
         detail = " ".join(str(exc).split())[:200]
         raise ZeropsError(f"{path}: cannot read scene ({type(exc).__name__}: {detail})") from None
     parts = []
-    for node in sorted(scene.graph.nodes_geometry):
-        transform, geom = scene.graph[node]
-        mesh = scene.geometry.get(geom)
-        if isinstance(mesh, trimesh.Trimesh) and len(mesh.faces):
-            parts.append(AssetPart(str(node), str(node), [Piece(mesh, np.asarray(transform, dtype=np.float64))]))
+    try:
+        for node in sorted(scene.graph.nodes_geometry):
+            transform, geom = scene.graph[node]
+            mesh = scene.geometry.get(geom)
+            if isinstance(mesh, trimesh.Trimesh) and len(mesh.faces):
+                parts.append(AssetPart(str(node), str(node), [Piece(mesh, np.asarray(transform, dtype=np.float64))]))
+    except Exception as exc:  # noqa: BLE001 - a scene graph trimesh read but cannot walk
+        detail = " ".join(str(exc).split())[:200]
+        raise ZeropsError(f"{path}: cannot place the scene's nodes ({type(exc).__name__}: {detail})") from None
     return parts
 
 
@@ -179,7 +184,7 @@ def read_asset(path: str | os.PathLike, by: str = "link", geometry: str = "auto"
         raise ZeropsError(f"{p}: asset not found")
     if p.is_dir():
         kind, parts = "folder", folder_parts(p)
-    elif p.suffix.lower() == ".urdf":
+    elif check_regular(p) or p.suffix.lower() == ".urdf":
         kind, parts = "urdf", urdf_parts(p, by=by, geometry=geometry)
     elif p.suffix.lower() in SCENE_EXTENSIONS:
         kind, parts = "gltf", scene_parts(p)
@@ -306,11 +311,41 @@ def _urdf_mesh_files(path: Path) -> list[Path]:
             for items in use.values() for g in items if g.geometry.kind == "mesh"]
 
 
+#: What ``convert`` writes into its shape folder; ``--overwrite`` replaces only a folder holding nothing else.
+CONVERT_NAMES = ("pc.ply", "label.npy", "meta.json")
+
+
 def _check_out(out: Path, overwrite: bool) -> None:
+    """OUT must be new, empty, or (with ``overwrite``) a shape folder convert wrote: nothing but
+    :data:`CONVERT_NAMES` (and atomic_path's temporaries of them) and a ``meta.json`` naming zerops's converter.
+    Anything else is refused before any work, so ``--overwrite`` never deletes a file zerops did not write."""
+    from zerops.io.outdir import foreign_entries
+
     if out.exists() and not out.is_dir():
         raise ZeropsError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if not out.is_dir():
+        return
+    try:
+        names = os.listdir(out)
+        foreign = foreign_entries(out, CONVERT_NAMES)
+    except OSError as exc:
+        raise ZeropsError(f"--out {out}: cannot list the folder ({exc.strerror or exc})") from None
+    if not names:
+        return
+    if not overwrite:
         raise ZeropsError(f"{out}: output folder exists and is not empty; use --overwrite to replace it")
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ZeropsError(f"--out {out} holds files zerops convert did not write ({shown}); --overwrite replaces "
+                          f"only a shape folder holding nothing but {', '.join(CONVERT_NAMES)}; nothing was touched")
+    try:
+        meta = load_json(out / "meta.json")
+    except (OSError, ValueError, ZeropsError):
+        meta = None
+    if not isinstance(meta, dict) or meta.get("converter") != "zerops.io.convert":
+        raise ZeropsError(f"--out {out} is a shape folder zerops convert did not write (its meta.json does not "
+                          "name the converter zerops.io.convert); --overwrite replaces only convert's own folders; "
+                          "nothing was touched")
 
 
 def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: int = 10000, seed: int = 0,
@@ -336,11 +371,11 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
         raise ZeropsError(f"--seed must be a whole number >= 0, got {seed!r}")
     inputs = [Path(asset)] + ([Path(names)] if names is not None and Path(names).is_file() else [])
     _overlap(out, inputs)
+    if Path(asset).suffix.lower() == ".urdf" and Path(asset).is_file():
+        _overlap(out, _urdf_mesh_files(Path(asset)))
     _check_out(out, overwrite)
     pairs = parse_names(names)
     kind, parts = read_asset(asset, by=by, geometry=geometry)
-    if kind == "urdf":
-        _overlap(out, _urdf_mesh_files(Path(asset)))
     classes, part_class = part_classes(parts, pairs)
     up_axis = ("z" if kind == "urdf" else "y") if up == "auto" else up
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -370,7 +405,7 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
         "converter_version": CONVERTER_VERSION,
     }
     _check_out(out, overwrite)
-    with atomic_folder(out, None) as tmp:
+    with atomic_folder(out, None, recheck=lambda: _check_out(out, overwrite)) as tmp:
         write_partnete_shape(tmp, xyz.astype(np.float32), rgb, part_class[part], part, meta)
     n_colors = len(np.unique(np.round(rgb * 255.0).astype(np.uint8), axis=0))
     return ConvertResult(out, int(n_points), len(parts), int((counts > 0).sum()), n_colors,

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +37,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _kind(mode: int) -> str:
+    return ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file")
+
+
+def check_regular(path: str | os.PathLike, what: str = "") -> None:
+    """ZeropsError unless ``path`` is a regular file (symbolic links followed): a named pipe, a device or a
+    socket would block the read or never end. ``what`` says where the name came from (e.g. "named in x.obj")."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return                                  # missing: the reader says so in its own words
+    if not stat.S_ISREG(mode):
+        raise ZeropsError(f"{path}{f' ({what})' if what else ''} is {_kind(mode)}; zerops reads only regular files")
+
+
+def read_regular(path: str | os.PathLike, what: str = "") -> bytes:
+    """The bytes of ``path``, refused before reading (and without blocking on a FIFO: it is opened
+    non-blocking and checked with fstat) unless it is a regular file; see :func:`check_regular`."""
+    check_regular(path, what)                   # a socket cannot even be opened: said in the same words
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ZeropsError(f"{path}{f' ({what})' if what else ''} is {_kind(mode)}; zerops reads only regular "
+                              "files")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _json_default(obj: Any) -> Any:
@@ -77,6 +113,7 @@ def json_depth(data: bytes) -> int:
 def load_json(path: str | os.PathLike, encoding: str = "utf-8", max_bytes: int = MAX_JSON_BYTES) -> Any:
     """``json.loads`` of a file, bounded: at most ``max_bytes`` and :data:`MAX_JSON_DEPTH` levels of nesting,
     checked before parsing (a ValueError saying so, as for bad JSON; OSError as ``open``)."""
+    check_regular(path)
     size = os.stat(path).st_size
     if size > max_bytes:
         raise ValueError(f"the file is {size:,} bytes; zerops reads JSON files of at most {max_bytes:,}")

@@ -31,6 +31,9 @@ def load_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 0) ->
         raise ZeropsError(f"{p}: file not found")
     if p.is_dir():
         raise ZeropsError(f"{p}: is a folder, expected a point cloud or mesh file")
+    from zerops.io.files import check_regular
+
+    check_regular(p)                        # a named pipe or a device would block the read or never end
     ext = p.suffix.lower()
     # a malformed file may hold NaN / huge values: casting them must not print numpy warnings, since
     # validate_cloud turns them into one error line

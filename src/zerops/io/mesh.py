@@ -22,12 +22,51 @@ from zerops.limits import MAX_TEXTURE_PIXELS, check_points
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".stl", ".off", ".dae", ".3mf")
 
 
+def _regular_file_resolver(p: Path, refused: list[str]) -> Any:
+    """A trimesh resolver for the files ``p`` names (an OBJ's ``mtllib``, an MTL's ``map_Kd``, a glTF's buffer
+    and image URIs) that opens only regular files: a named pipe or a device is refused before it is opened
+    (it would block the read or never end); the refusal is recorded in ``refused`` (trimesh swallows some)."""
+    from trimesh.resolvers import FilePathResolver
+
+    from zerops.io.files import read_regular
+
+    class RegularFileResolver(FilePathResolver):
+        def get(self, name: str) -> bytes:
+            text = str(name).strip()
+            for candidate in dict.fromkeys((text, text.lstrip("/"), os.path.split(text)[-1])):
+                try:
+                    path = self.absolute(candidate) if hasattr(self, "absolute") else \
+                        Path(self.parent, candidate)
+                except ValueError:                  # trimesh >= 5: outside the asset's folder
+                    continue
+                if path.exists():
+                    try:
+                        return read_regular(path, f"named in {p}")
+                    except ZeropsError as exc:
+                        refused.append(str(exc))
+                        raise
+            return super().get(name)
+
+        def namespaced(self, namespace: str) -> Any:
+            inner = RegularFileResolver(os.path.join(self.parent, namespace))
+            inner.__dict__.update({k: v for k, v in self.__dict__.items() if k == "allow_anywhere"})
+            return inner
+
+    return RegularFileResolver(str(p))
+
+
 @contextlib.contextmanager
-def texture_guard(p: Path) -> Iterator[None]:
+def texture_guard(p: Path) -> Iterator[Any]:
     """While trimesh reads ``p``: every image it opens has its size checked from the header (PIL opens lazily)
-    and one over MAX_TEXTURE_PIXELS is refused before a pixel is decoded; the refusal is one ZeropsError."""
+    and one over MAX_TEXTURE_PIXELS is refused before a pixel is decoded; the refusal is one ZeropsError.
+    Yields the resolver to pass to trimesh (``resolver=``): the files ``p`` names must be regular files."""
     from PIL import Image
 
+    from zerops.io.files import check_regular
+
+    check_regular(p)
+    specials: list[str] = []
+    resolver = _regular_file_resolver(p, specials)
     refused: list[tuple[int, int]] = []
     check = Image._decompression_bomb_check          # PIL's own size hook, called by Image.open
 
@@ -39,9 +78,11 @@ def texture_guard(p: Path) -> Iterator[None]:
 
     Image._decompression_bomb_check = guard
     try:
-        yield
+        yield resolver
     finally:
         Image._decompression_bomb_check = check
+    if specials:
+        raise ZeropsError(specials[0])
     if refused:
         w, h = refused[0]
         raise ZeropsError(f"{p}: a texture image is {w:,} × {h:,} pixels; zerops reads textures of at most "
@@ -56,12 +97,12 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
     n_points = check_points(n_points, "n_points (--points)")
     check_container(p)
     try:
-        with warnings.catch_warnings(), texture_guard(p):   # numeric warnings of a malformed file: the checks
-            warnings.simplefilter("ignore")                 # below speak
+        with warnings.catch_warnings(), texture_guard(p) as resolver:   # numeric warnings of a malformed file:
+            warnings.simplefilter("ignore")                             # the checks below speak
             if hasattr(trimesh, "load_scene"):
-                scene = trimesh.load_scene(str(p))
+                scene = trimesh.load_scene(str(p), resolver=resolver)
             else:  # trimesh < 4.5
-                scene = trimesh.load(str(p), force="scene")
+                scene = trimesh.load(str(p), force="scene", resolver=resolver)
             meshes = _flatten(scene)
     except ZeropsError:
         raise
@@ -83,6 +124,9 @@ def load_mesh_cloud(path: str | os.PathLike, n_points: int = 10000, seed: int = 
 def check_container(p: Path) -> None:
     """Checks trimesh does not make itself: a .gltf must be JSON, a .glb must start with its signature, a
     binary .stl must hold the triangles its header declares."""
+    from zerops.io.files import check_regular
+
+    check_regular(p)
     ext = p.suffix.lower()
     try:
         if ext == ".gltf":
@@ -92,10 +136,16 @@ def check_container(p: Path) -> None:
                 raise ZeropsError(f"{p}: not a glTF file (invalid JSON: {' '.join(str(exc).split())[:160]})") from None
             if not isinstance(doc, dict):
                 raise ZeropsError(f"{p}: not a glTF file (expected a JSON object, got {type(doc).__name__})")
+            check_gltf_nodes(doc, p)
         elif ext == ".glb":
             with open(p, "rb") as fh:
-                if fh.read(4) != b"glTF":
+                head = fh.read(20)
+                if head[:4] != b"glTF":
                     raise ZeropsError(f"{p}: not a binary glTF file (it does not start with 'glTF')")
+                if len(head) == 20 and head[16:20] == b"JSON":
+                    doc = _glb_json(fh, int.from_bytes(head[12:16], "little"), p)
+                    if isinstance(doc, dict):
+                        check_gltf_nodes(doc, p)
         elif ext == ".stl":
             size = p.stat().st_size
             with open(p, "rb") as fh:
@@ -110,6 +160,57 @@ def check_container(p: Path) -> None:
         raise ZeropsError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
 
+def _glb_json(fh: Any, length: int, p: Path) -> Any:
+    """The JSON chunk of a .glb (``fh`` just after the chunk header), bounded as every JSON zerops reads."""
+    import json
+
+    from zerops.io.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
+
+    if length > MAX_JSON_BYTES:
+        raise ZeropsError(f"{p}: the glTF JSON chunk declares {length:,} bytes; zerops reads at most "
+                          f"{MAX_JSON_BYTES:,}")
+    data = fh.read(length)
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise ZeropsError(f"{p}: the glTF JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ZeropsError(f"{p}: not a glTF file (invalid JSON: {' '.join(str(exc).split())[:160]})") from None
+
+
+def check_gltf_nodes(doc: dict, p: Path) -> None:
+    """The glTF node hierarchy must be a forest (the spec's rule): every child index names a node, no node is
+    its own child or the child of two nodes, and no chain of children comes back to where it started (a cycle
+    sends trimesh's transform walk round until its iteration limit)."""
+    nodes = doc.get("nodes", [])
+    if not isinstance(nodes, list):
+        raise ZeropsError(f"{p}: glTF 'nodes' must be a list, got {type(nodes).__name__}")
+    parent: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        children = node.get("children", []) if isinstance(node, dict) else []
+        if not isinstance(children, list):
+            raise ZeropsError(f"{p}: glTF node {i}'s 'children' must be a list of node indices")
+        for c in children:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < len(nodes):
+                raise ZeropsError(f"{p}: glTF node {i} names the child {c!r}, which is not a node index "
+                                  f"(0..{len(nodes) - 1})")
+            if c == i or c in parent:
+                why = "its own child" if c == i else f"a child of both node {parent[c]} and node {i}"
+                raise ZeropsError(f"{p}: glTF node {c} is {why}; glTF nodes must form a tree")
+            parent[c] = i
+    done: set[int] = set()
+    for start in parent:
+        path, seen, node = [], set(), start
+        while node in parent and node not in done:
+            if node in seen:
+                raise ZeropsError(f"{p}: the glTF nodes {' -> '.join(map(str, path[path.index(node):] + [node]))} "
+                                  "form a cycle; glTF nodes must form a tree")
+            path.append(node)
+            seen.add(node)
+            node = parent[node]
+        done.update(path)
+
+
 def _explain_no_faces(p: Path) -> None:
     """A mesh file that gave no faces: say whether it is empty, has non-finite vertices or could not be parsed."""
     import trimesh
@@ -117,7 +218,7 @@ def _explain_no_faces(p: Path) -> None:
     try:
         if p.stat().st_size == 0:
             raise ZeropsError(f"{p}: the file is empty")
-        raw = trimesh.load(str(p), process=False)
+        raw = trimesh.load(str(p), process=False, resolver=_regular_file_resolver(p, []))
         geoms = list(raw.geometry.values()) if isinstance(raw, trimesh.Scene) else [raw]
         vertices = np.concatenate([np.asarray(getattr(g, "vertices", np.zeros((0, 3))), dtype=np.float64)
                                    .reshape(-1, 3) for g in geoms] or [np.zeros((0, 3))])

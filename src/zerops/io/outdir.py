@@ -14,6 +14,7 @@ a folder holding any other file is refused before the run starts, so no user fil
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import json
 import os
@@ -23,7 +24,7 @@ import shutil
 import signal
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from zerops.errors import ZeropsError
 
@@ -181,27 +182,48 @@ def _signals_held() -> Iterator[None]:
         yield
 
 
-def _swap_in(new: Path, target: Path) -> None:
-    with _signals_held():
-        if not target.exists():
-            os.rename(new, target)
-            return
-        old = target.with_name(f".{target.name}.zerops-old-{os.getpid()}-{secrets.token_hex(4)}")
-        os.rename(target, old)
-        try:
-            os.rename(new, target)
-        except BaseException:
-            os.rename(old, target)
+_RACE_ERRNOS = (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT)
+
+
+def _swap_in(new: Path, target: Path, recheck: Callable[[], None] | None = None) -> None:
+    """Rename ``new`` onto ``target`` (an earlier one moved aside, then deleted). ``recheck`` runs first, with the
+    signals held: the caller's ownership check, again, in case another run wrote ``target`` meanwhile. A rename
+    that fails because another run moved ``target`` at the same moment is one ZeropsError; ``new`` is then
+    discarded by the caller and ``target`` is left as the other run made it."""
+    try:
+        with _signals_held():
+            if recheck is not None:
+                recheck()
+            if not target.exists():
+                os.rename(new, target)
+                return
+            old = target.with_name(f".{target.name}.zerops-old-{os.getpid()}-{secrets.token_hex(4)}")
+            os.rename(target, old)
+            try:
+                os.rename(new, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.rename(old, target)
+                raise
+    except OSError as exc:
+        if exc.errno not in _RACE_ERRNOS:
             raise
+        raise ZeropsError(f"{target}: another run wrote this folder at the same time ({exc.strerror}); this run's "
+                          "result was discarded and the other's kept: run one command per output folder") from None
     shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike, kind: str | None) -> Iterator[Path]:
+def atomic_folder(path: str | os.PathLike, kind: str | None,
+                  recheck: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a new empty folder next to ``path``; when the block succeeds, it becomes ``path`` (replacing an
     earlier result, see :func:`check_out_dir`); when it fails or is interrupted, it is deleted and ``path`` is
     left as it was. ``kind`` names the result in the :data:`MARKER` file; ``kind=None`` writes no marker and
-    skips the ownership check (for folders that are not result folders, whose caller checked ``path``)."""
+    skips the ownership check (for folders that are not result folders, whose caller checked ``path``; its
+    ``recheck`` runs again just before the swap). With ``kind``, :func:`check_out_dir` is that recheck."""
+    if recheck is None and kind is not None:
+        def recheck() -> None:
+            check_out_dir(path)
     target = check_out_dir(path) if kind is not None else _target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _tidy_siblings(target)
@@ -214,7 +236,7 @@ def atomic_folder(path: str | os.PathLike, kind: str | None) -> Iterator[Path]:
 
             (new / MARKER).write_text(json.dumps({"zerops_result": kind, "zerops_version": __version__}) + "\n",
                                       encoding="utf-8")
-        _swap_in(new, target)
+        _swap_in(new, target, recheck)
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise

@@ -172,6 +172,10 @@ NPY_ERRORS = (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplemen
                zipfile.LargeZipFile, zlib.error)
 
 
+#: dtype kinds no zerops file holds: refused from the header, before the data is read
+_REFUSED_KINDS = {"M": "dates", "m": "time spans", "V": "structured records", "c": "complex numbers"}
+
+
 def check_npy_header(fh, where: str | os.PathLike, max_items: int = 9 * MAX_POINTS) -> tuple[tuple, np.dtype]:
     """Read and check the header of a .npy stream (``fh`` at its start): numeric dtype (no pickled objects)
     and at most ``max_items`` values. Returns (shape, dtype); raises ZeropsError."""
@@ -190,6 +194,9 @@ def check_npy_header(fh, where: str | os.PathLike, max_items: int = 9 * MAX_POIN
     if items > max_items or items * dtype.itemsize > 8 * max_items:
         raise ZeropsError(f"{where}: declares an array of shape {shape} ({dtype}); zerops reads at most "
                           f"{MAX_POINTS:,} points")
+    if dtype.kind in _REFUSED_KINDS:
+        raise ZeropsError(f"{where}: holds {_REFUSED_KINDS[dtype.kind]} (dtype {dtype}); zerops reads arrays of "
+                          "integers or floats")
     return shape, dtype
 
 
@@ -208,10 +215,17 @@ def check_rows(headers: dict[str, tuple[tuple, np.dtype]], where: str | os.PathL
                               "unpacked")
 
 
-def check_npy_file(path: Path) -> dict[str, tuple[tuple, np.dtype]]:
+def check_npy_file(path: Path, max_ratio: float | None = None) -> dict[str, tuple[tuple, np.dtype]]:
     """Before np.load: the file is a .npy or a .npz (zip) whose arrays are numeric and of a sane size, read
     from the headers alone (each zip member's declared size and its array header; nothing is inflated but
-    those headers). Returns ``{array name: (shape, dtype)}`` (name ``""`` for a .npy)."""
+    those headers). Every member must be a NumPy array, whether or not its name ends in ``.npy`` (numpy loads
+    both). ``max_ratio``: the archive may not unpack to more than this many times its packed size (once it
+    unpacks to over :data:`zerops.limits.RATIO_FLOOR` bytes). Returns ``{array name: (shape, dtype)}`` (name
+    ``""`` for a .npy)."""
+    from zerops.io.files import check_regular
+    from zerops.limits import RATIO_FLOOR
+
+    check_regular(path)
     with open(path, "rb") as fh:
         magic = fh.read(6)
         fh.seek(0)
@@ -226,15 +240,28 @@ def check_npy_file(path: Path) -> dict[str, tuple[tuple, np.dtype]]:
             infos = zf.infolist()
             if len(infos) > 1000:
                 raise ZeropsError(f"{path}: holds {len(infos):,} arrays; zerops reads archives of at most 1,000")
-            total = 0
+            total = packed = 0
             for info in infos:
                 total += info.file_size
+                packed += info.compress_size
                 if info.file_size > 8 * 9 * MAX_POINTS + (1 << 20) or total > 2 * 8 * 9 * MAX_POINTS:
                     raise ZeropsError(f"{path}: the member {info.filename} is {info.file_size:,} bytes when "
                                       f"unpacked; zerops reads at most {MAX_POINTS:,} points")
-                if info.filename.endswith(".npy"):
-                    with zf.open(info) as member:
-                        headers[info.filename[:-4]] = check_npy_header(member, f"{path}:{info.filename}")
+            packed = max(1, min(packed, path.stat().st_size))   # a lying compressed size cannot raise it
+            if max_ratio is not None and total > RATIO_FLOOR and total > max_ratio * packed:
+                raise ZeropsError(f"{path}: unpacks to {total:,} bytes from {packed:,} ({total / packed:,.0f} times "
+                                  f"its packed size); zerops unpacks at most {max_ratio:g} times (set "
+                                  "ZEROPS_MAX_COMPRESSION_RATIO to raise the limit for a file you trust)")
+            for info in infos:
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                if name in headers:
+                    raise ZeropsError(f"{path}: holds two arrays named '{name}' ({name} and {name}.npy)")
+                with zf.open(info) as member:       # numpy loads a member by either name: both are checked
+                    if member.read(6) != b"\x93NUMPY":
+                        raise ZeropsError(f"{path}: the member '{info.filename}' is not a NumPy array (no .npy "
+                                          "header); zerops reads .npz archives of arrays only")
+                with zf.open(info) as member:
+                    headers[name] = check_npy_header(member, f"{path}:{info.filename}")
     except NPY_ERRORS as exc:
         raise ZeropsError(f"{path}: not a valid .npz archive ({type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:160]})") from None
@@ -247,7 +274,9 @@ def read_npy(path: Path, n_points: int = 10000, seed: int = 0) -> PointCloud:
     Headers are checked first: pickled (object) arrays are refused, and no array may declare more values
     than :data:`zerops.limits.MAX_POINTS` points with 9 columns."""
     try:
-        headers = check_npy_file(path)
+        from zerops.limits import compression_ratio_limit
+
+        headers = check_npy_file(path, max_ratio=compression_ratio_limit())
         used = {n for names in _NPZ_KEYS.values() for n in names} if len(headers) > 1 else set(headers)
         check_rows(headers, path, {name: None for name in headers if name in used})
         data = np.load(path, allow_pickle=False)

@@ -257,6 +257,10 @@ def resolve_mesh_path(filename: str, urdf_path: Path) -> Path:
     name = filename[len("file://"):] if filename.startswith("file://") else filename
     cand = Path(name) if os.path.isabs(name) else base / name
     if not cand.is_file():
+        if cand.exists() and not cand.is_dir():             # a named pipe, a device, a socket
+            from zerops.io.files import check_regular
+
+            check_regular(cand, f"named in {urdf_path}")
         raise ZeropsError(f"{urdf_path}: mesh file {filename!r} not found ({cand})")
     return cand
 

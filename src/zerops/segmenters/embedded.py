@@ -8,7 +8,6 @@ SAM does (low-res -> padded 1024 -> crop -> view size, logits > 0) by :class:`Lo
 """
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -123,8 +122,12 @@ class EmbeddedSam(Segmenter):
         self.device = device
         self.decode_batch = int(decode_batch)
         self._providers = _providers(device)
-        if num_threads is None and os.environ.get("ZEROPS_THREADS", "").isdigit():
-            num_threads = int(os.environ["ZEROPS_THREADS"])   # set per worker by zerops.eval.parallel
+        from zerops.limits import MAX_THREADS, env_threads
+
+        if num_threads is None:
+            num_threads = env_threads()         # set per worker by zerops.eval.parallel; bounded, one line if bad
+        elif isinstance(num_threads, bool) or not isinstance(num_threads, int) or not 1 <= num_threads <= MAX_THREADS:
+            raise ZeropsError(f"num_threads must be a whole number from 1 to {MAX_THREADS:,}, got {num_threads!r}")
         self._threads = num_threads
         self._src_model = _load_onnx(self.decoder_path, "the SAM decoder")
         self._shipped = None

@@ -249,6 +249,18 @@ class Segmenter(abc.ABC):
         return masks, scores, None
 
 
+def decode_with_stability(segmenter: Any, view: int, sets: list[PromptSet], min_score: float | None = None,
+                          min_stability: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(masks, scores, stability or None) of B prompt sets from any segmenter: a :class:`Segmenter` (which may
+    leave the candidates at or below ``min_score`` / below ``min_stability`` empty), another object with a
+    ``predict_with_stability``, or one with ``predict`` only (stability None)."""
+    if isinstance(segmenter, Segmenter):
+        return segmenter.predict_with_stability(view, sets, min_score=min_score, min_stability=min_stability)
+    if hasattr(segmenter, "predict_with_stability"):
+        return segmenter.predict_with_stability(view, sets)
+    return (*segmenter.predict(view, sets), None)
+
+
 def _check_image(img: Any, i: int) -> None:
     if not isinstance(img, np.ndarray):
         raise ZeropsError(f"image {i} is a {type(img).__name__}, expected a numpy (H, W, 3) uint8 array")

@@ -91,8 +91,7 @@ def regions_spanned(tree: MergeTree, region: np.ndarray) -> np.ndarray:
     return np.asarray(((nodes @ onehot) > 0).sum(axis=1)).ravel().astype(np.int64)
 
 
-def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray,
-             margin: float | np.ndarray = 0.0) -> np.ndarray:
+def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray, margin: float | np.ndarray) -> np.ndarray:
     """(S,) leaf labels of the cut maximizing the sum over chosen nodes of size × support (renumbered by
     size), where a node is kept whole only when it beats the best cut of its children by ``margin`` × its
     size: near-ties between a well-supported union and its equally well-supported halves go to the halves.

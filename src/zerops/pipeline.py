@@ -1,4 +1,5 @@
-"""The ZeroPS pipeline object: render → initial groups → self-extension → merging (→ labeling).
+"""The ZeroPS pipeline object: render → initial groups [→ self-extension, off in the default preset] → merging
+or the superpoint graph (→ labeling).
 
 Usage (SAM-generator style: the constructor takes every knob, ``segment`` does the work)::
 

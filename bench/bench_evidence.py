@@ -70,7 +70,7 @@ def measure(shape_dirs: list[Path], framing: float | None, seg, n_views: int, gr
         set_images(seg, [v.image for v in chosen], cache)
         got = decode_shape(seg, chosen, shape.instance, grid, g.lift_won_pixels, choice)
         score_evidence(got["evidence"], got["prompt_part"], got["prompt_view"], shape.instance, got["shown"],
-                       knn_pairs(xyz, 8), scores, min_score=g.vote_min_score, nms_iou=g.vote_nms)
+                       knn_pairs(xyz, 8), scores, g)
         decodes += got["decodes"]
         if dump is not None:          # everything to score other candidate choices offline
             dump.mkdir(parents=True, exist_ok=True)

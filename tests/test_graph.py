@@ -7,9 +7,9 @@ import pytest
 from zerops.config import GraphConfig, RenderConfig, preset
 from zerops.render.renderer import Renderer, normalize
 from zerops.stages.evidence import MaskEvidence, edge_affinity, pack_evidence, superpoint_evidence, unpack_evidence
-from zerops.stages.graphmerge import agglomerate
 from zerops.stages.partgraph import build_part_graph, graph_parts
 from zerops.stages.superpoints import compute_superpoints, oracle_merge, split_region
+from zerops.stages.supportmerge import average_linkage
 
 
 def _box_face(n_side, axis, value, lo, hi, rng):
@@ -70,7 +70,8 @@ def _evidence_from_masks(masks, n=6):
     for pts, score in masks:
         m = np.zeros((1, 1, 1, n), bool)
         m[0, 0, 0, list(pts)] = True
-        ev.add_view_masks(0, m, np.array([[score]]), SimpleNamespace(seen=seen, pixels=pixels))
+        ev.add_view_masks(0, m, np.array([[score]]), SimpleNamespace(seen=seen, pixels=pixels), "groups",
+                          min_score=0.5, won_pixels=True)
     return ev
 
 
@@ -80,12 +81,12 @@ def test_evidence_and_clustering_on_hand_made_masks_give_the_exact_partition_and
                                ({0, 1, 2, 3, 4, 5}, 1.0)])
     F, V, w = superpoint_evidence(ev, label, 6, min_seen=1)
     assert F.shape == (5, 6) and V.all()
-    aff, support = edge_affinity(F, V, w, edges)
+    aff, support = edge_affinity(F, V, w, edges, power=1.0)
     # 0-1 share all three masks that touch them; 2-3 are only together in the whole-object mask
     assert aff[0] == pytest.approx(1.0)
     assert aff[2] == pytest.approx(1.0 / 3.0)
     assert aff[1] == pytest.approx(2.0 / 2.9)
-    tree = agglomerate(6, edges, aff)
+    tree = average_linkage(6, edges, aff)
     assert len(tree.merges) == 5
     assert np.all(np.diff(tree.values) <= 1e-12)                # average linkage merges in falling order
     halves = tree.cut(threshold=0.5)
@@ -145,7 +146,8 @@ def test_sam_evidence_overrides_geometry_where_it_is_confident():
                 m[0, 1, :, 50:] = True       # … and the right half
             else:
                 m[0, 1, :, :] = True         # … and the whole sheet, equally confident
-            ev.add_view_masks(v, m, np.array([[0.95, 0.95]]), SimpleNamespace(seen=seen, pixels=pix))
+            ev.add_view_masks(v, m, np.array([[0.95, 0.95]]), SimpleNamespace(seen=seen, pixels=pix), "groups",
+                              min_score=0.5, won_pixels=True)
         return ev
 
     part = graph_parts(build_part_graph(xyz, None, evidence(True), cfg), cfg)
@@ -269,15 +271,16 @@ def test_view_votes_split_a_region_that_every_view_cuts_and_join_regions_that_vi
         m = np.zeros((2, 2, 100, 100), bool)
         m[0, 0, :, :50] = m[1, 0, :, 50:] = True       # each prompt: its half (0.95) …
         m[:, 1] = True                                  # … or the whole object (0.95)
-        ev.add_view_masks(v, m, np.full((2, 2), 0.95), SimpleNamespace(seen=seen, pixels=pix))
-    parts = view_partitions(ev, min_score=0.9)
+        ev.add_view_masks(v, m, np.full((2, 2), 0.95), SimpleNamespace(seen=seen, pixels=pix), "groups",
+                          min_score=0.5, won_pixels=True)
+    parts = view_partitions(ev, GraphConfig())
     assert len(parts.segment_view) == 8                  # two segments per view, the whole-object masks unused
     assert (parts.segment[0][left] == parts.segment[0][left][0]).all()
     assert (parts.segment[0][left] != parts.segment[0][~left][0]).all()
     cfg = GraphConfig(enabled=True)
     graph = build_part_graph(xyz, None, ev, cfg)
     part = graph_parts(graph, cfg)
-    assert graph.view_error is not None and graph.view_error <= 0.06
+    assert graph.merge.stats["view_error"] <= 0.06
     assert np.isin(part, [0, 1]).mean() > 0.97
     assert np.mean(oracle_merge(part, left.astype(int)) == left) > 0.97
 
@@ -290,6 +293,7 @@ def test_view_votes_split_a_region_that_every_view_cuts_and_join_regions_that_vi
     ev2 = MaskEvidence(len(xyz2))
     for v in range(4):
         m = np.ones((1, 1, 100, 100), bool)
-        ev2.add_view_masks(v, m, np.array([[0.95]]), SimpleNamespace(seen=seen2, pixels=pix2))
+        ev2.add_view_masks(v, m, np.array([[0.95]]), SimpleNamespace(seen=seen2, pixels=pix2), "groups",
+                           min_score=0.5, won_pixels=True)
     joined = graph_parts(build_part_graph(xyz2, None, ev2, cfg), cfg)
     assert np.mean(joined == 0) > 0.97                   # the views hold them together: one part

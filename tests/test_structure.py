@@ -110,8 +110,8 @@ LAYERS = [
     {"cli", "__main__", ""},
 ]
 # inside ``stages``, the steps of a run in order; a step never imports a later one
-STAGE_ORDER = ["grouping", "extension", "superpoints", "evidence", "graphmerge", "treecut", "votemerge",
-               "partgraph", "merging", "labeling"]
+STAGE_ORDER = ["grouping", "extension", "superpoints", "evidence", "graphmerge", "treecut", "supportmerge",
+               "votemerge", "partgraph", "merging", "labeling"]
 
 
 def _layer(mod: str) -> int:

@@ -209,8 +209,12 @@ class GraphConfig:
     """Superpoint graph merging (zerops's default in place of the spec's greedy IoU union; see README).
 
     Superpoints (geometric regions cut into chunks of at most ``max(min_size, size_fraction × N)`` points)
-    are merged by average linkage on their adjacency graph; an edge's affinity is the score-weighted soft
-    co-membership of its two superpoints over every mask SAM decoded, plus ``prior`` × (same region − ½).
+    are merged greedily on their adjacency graph by one of two modes (``merge``): ``votes`` (the default: each
+    view's masks resolved into one partition, superpoints joined by the share of views that put them in one
+    segment, the ``vote_*`` fields) or ``support`` (the earlier mode: the score-weighted soft co-membership of
+    two superpoints over every mask SAM decoded, plus ``prior`` × (same region − ½), average linkage and the
+    per-object support cut, the ``support_*`` and shared ``cut`` fields). Every threshold the graph stages use
+    is a field here; the stage functions have no defaults of their own.
     """
 
     enabled: bool = False            # False: the spec's merging (paper / literal presets)
@@ -225,7 +229,8 @@ class GraphConfig:
     local_reach: float = 1.5         # superpoints are adjacent across k-NN pairs within the DBSCAN radius or
                                      # this × the points' own spacing (0: the radius only)
     lift_won_pixels: bool = True     # a point is in a mask when most pixels it wins are (False: its centre)
-    mask_min_score: float = 0.5      # initial-group candidates above this predicted IoU count as evidence
+    mask_min_score: float = 0.5      # decoded candidates above this predicted IoU count as evidence (every
+                                     # segmenter, initial groups and self-extension alike)
     size_power: float = 2.0          # mask weight = predicted IoU × (1 − share of the view's object) ** this
     prior: float = 0.3               # affinity bonus (+prior/2) inside a region, malus across regions
     regions_first: bool = True       # the tree joins superpoints inside each region first: regions are nodes
@@ -240,11 +245,13 @@ class GraphConfig:
                                      # them in one segment | support: the earlier soft co-membership linkage
                                      # with the support cut (all the ``support``-mode fields below)
     vote_min_score: float = 0.9      # votes: a candidate is confident at this predicted IoU
+    vote_min_points: int = 3         # votes: candidates covering fewer seen points are not in a view's partition
     vote_prior: float = 0.6          # votes: P(one part) = 0.5 ± this / 2 inside one region / across regions
     vote_nested: float = 0.0         # votes: two segments inside one larger kept mask vote this much "together"
     vote_min_seen: float = 3.0       # votes: a view votes on two segments when it sees this many points of each
+    vote_min_known: float = 0.5      # votes: … and its partition labels this share of the points it sees of each
     vote_nms: float = 0.8            # votes: kept masks overlapping by more than this point IoU are duplicates
-    vote_threshold: float = 0.5      # votes: merge while the affinity (share of agreeing views) is >= this
+    vote_threshold: float = 0.5      # votes: the tree is cut where the merge probability falls below this
     vote_min_error: float = 0.05     # votes: a view's vote is trusted at most as one wrong this often (the
                                      # error rate is estimated per object from how often views disagree)
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
@@ -267,6 +274,7 @@ class GraphConfig:
             threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
             local_reach=_Range(0, 100),
             vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT, vote_min_seen=_NONNEG,
+            vote_min_points=_Range(0, MAX_POINTS), vote_min_known=_UNIT,
             vote_threshold=_Range(0, 1, True, True),
             vote_min_error=_Range(0, 0.5, lo_open=True), edge_k=_K, edge_eps_factor=_NONNEG, max_island=_UNIT,
             evidence_min_seen=_Range(1, MAX_POINTS), affinity_power=_POS, support_min_visible=_UNIT,

@@ -1,4 +1,5 @@
-"""The ZeroPS pipeline object: render → initial groups → self-extension → merging (→ labeling).
+"""The ZeroPS pipeline object: render → initial groups [→ self-extension, off in the default preset] → merging
+or the superpoint graph (→ labeling).
 
 Usage (SAM-generator style: the constructor takes every knob, ``segment`` does the work)::
 
@@ -18,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
-from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
+from zerops.config import DEFAULT_PRESET, GraphConfig, ZeroPSConfig, preset
 from zerops.detectors import as_detector, get_detector
 from zerops.detectors.base import pack_detections, unpack_detections
 from zerops.errors import ZeropsError
@@ -30,7 +31,7 @@ from zerops.partnames import resolve_part_names
 from zerops.render.renderer import RenderedView, Renderer, normalize
 from zerops.render.views import extension_order, get_layout
 from zerops.result import PartResult, propagate_result, subsample_cloud
-from zerops.segmenters import PromptSet, Segmenter, get_segmenter
+from zerops.segmenters import PromptSet, decode_with_stability, get_segmenter
 from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
 from zerops.stages.extension import DecodeMemo, ExtensionStats, SveTools, self_extension
 from zerops.stages.grouping import GroupingStats, initial_groups
@@ -79,20 +80,13 @@ class ZeroPS:
         return masks, scores
 
     def _decode_amg(self, run: _Run, view: int, prompts: list[np.ndarray]):
-        """Initial-group decode: single-point prompts; stability scores when the segmenter offers them."""
-        sets = [PromptSet.positive(p) for p in prompts]
-        if isinstance(self.segmenter, Segmenter):
-            g = self.config.grouping
-            if run.evidence is not None:      # every candidate above the evidence floor is upscaled
-                out = self.segmenter.predict_with_stability(
-                    run.slot[view], sets, min_score=min(g.pred_iou_thresh, self.config.graph.mask_min_score))
-            else:
-                out = self.segmenter.predict_with_stability(run.slot[view], sets, min_score=g.pred_iou_thresh,
-                                                            min_stability=g.stability_score_thresh)
-        elif hasattr(self.segmenter, "predict_with_stability"):
-            out = self.segmenter.predict_with_stability(run.slot[view], sets)
-        else:
-            out = (*self.segmenter.predict(run.slot[view], sets), None)
+        """Initial-group decode: single-point prompts, stability scores when the segmenter offers them. In graph
+        mode every candidate comes back (the evidence floor applies where evidence is recorded); otherwise the
+        segmenter may leave the candidates that the §3.1 filters drop empty."""
+        g = self.config.grouping
+        drops = {} if run.evidence is not None else dict(min_score=g.pred_iou_thresh,
+                                                         min_stability=g.stability_score_thresh)
+        out = decode_with_stability(self.segmenter, run.slot[view], [PromptSet.positive(p) for p in prompts], **drops)
         _record(run, view, out[0], out[1], "groups")
         return out
 
@@ -201,7 +195,7 @@ class ZeroPS:
                    eps=max(cfg.grouping.dbscan_eps, cfg.grouping.eps_spacing_factor * point_spacing(xyz)),
                    min_pts=cfg.grouping.dbscan_min_points, keys=self._stage_keys(pc) if self.cache is not None else {},
                    evidence=MaskEvidence(len(xyz)) if cfg.graph.enabled else None,
-                   won_pixels=cfg.graph.lift_won_pixels)
+                   won_pixels=cfg.graph.lift_won_pixels, evidence_floor=cfg.graph.mask_min_score)
         run.seconds["render"] = time.perf_counter() - t
 
         groups = self._cached_extension(run) if cfg.extension.enabled else None
@@ -237,7 +231,7 @@ class ZeroPS:
         if run.evidence is None or not len(run.evidence):
             return {}
         g = self.config.graph
-        parts = view_partitions(run.evidence, min_score=g.vote_min_score, nms_iou=g.vote_nms)
+        parts = view_partitions(run.evidence, g)
         out = {}
         for row, v in enumerate(parts.views):
             seg = parts.segment[row]
@@ -320,9 +314,10 @@ class ZeroPS:
         if cfg.graph.enabled:
             evidence = run.evidence if run.evidence is not None else MaskEvidence(len(run.xyz))
             graph = build_part_graph(run.xyz, run.rgb, evidence, cfg.graph)
-            run.counts.update({} if graph.view_error is None else {"view_error": round(graph.view_error, 4)})
+            stats = graph.merge.stats
+            run.counts.update({} if "view_error" not in stats else {"view_error": round(stats["view_error"], 4)})
             run.counts.update(superpoints=graph.superpoints.count, graph_edges=len(graph.superpoints.edges),
-                              evidence_masks=len(evidence), evidence_edges=int(np.isfinite(graph.evidence).sum()))
+                              evidence_masks=len(evidence), evidence_edges=int(stats["evidence_edges"]))
             return graph_parts(graph, cfg.graph), graph
         merged = merge_groups(pooled, cfg.merging.iou_threshold)
         part = cleanup_labels(resolve_labels(merged, len(run.xyz)), run.xyz, run.eps, run.min_pts)
@@ -389,7 +384,8 @@ class _Run:
     estats: ExtensionStats = field(default_factory=ExtensionStats)
     evidence: MaskEvidence | None = None         # graph mode: every decoded candidate mask of this cloud
     slot: dict[int, int] = field(default_factory=dict)   # view index -> the segmenter's image slot
-    won_pixels: bool = True                      # evidence: lift masks by the pixels a point wins
+    won_pixels: bool = GraphConfig.lift_won_pixels        # evidence: lift masks by the pixels a point wins
+    evidence_floor: float = GraphConfig.mask_min_score    # evidence: candidates scoring <= this are not kept
 
     def lifter(self, config: ZeroPSConfig) -> Lifter:
         """How this run turns a mask into a group (its points, DBSCAN settings, lifting margin)."""
@@ -399,7 +395,8 @@ class _Run:
 def _record(run: _Run, view: int, masks: np.ndarray, scores: np.ndarray, source: str) -> None:
     """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
     if run.evidence is not None:
-        run.evidence.add_view_masks(view, masks, scores, run.views[view], source, won_pixels=run.won_pixels)
+        run.evidence.add_view_masks(view, masks, scores, run.views[view], source, min_score=run.evidence_floor,
+                                    won_pixels=run.won_pixels)
 
 
 def _identity(model: Any) -> str:

@@ -109,9 +109,8 @@ def _pairs_in(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float, floa
 
 
 def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.ndarray, instance: np.ndarray,
-                   shown: dict[int, np.ndarray],
-                   pairs: np.ndarray, scores: EvidenceScores, *, min_score: float, nms_iou: float,
-                   min_points: int = 3, min_part_points: int = 10) -> EvidenceScores:
+                   shown: dict[int, np.ndarray], pairs: np.ndarray, scores: EvidenceScores, graph: GraphConfig,
+                   min_part_points: int = 10) -> EvidenceScores:
     """Add one shape's evidence to ``scores`` (see the module doc).
 
     Args:
@@ -120,7 +119,8 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
             its view.
         instance: (N,) ground-truth part per point (−1: unlabelled). shown: view → (N,) bool shown points.
         pairs: (P, 2) point pairs for the view-error rates (e.g. k-NN neighbours).
-        min_score, nms_iou, min_points: the view partitions' settings (``GraphConfig.vote_*``).
+        graph: the view partitions' settings (``vote_min_score``: a candidate is confident at this predicted
+            IoU, ``vote_nms``, ``vote_min_points``).
         min_part_points: a part is visible in a view when it shows this many of its points.
     """
     instance = np.asarray(instance, dtype=np.int64)
@@ -163,11 +163,11 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
         q_size = part_size[int(prompt_view[p])][q]
         iou = inter[js, q] / np.maximum(size[js] + q_size - inter[js, q], 1)
         scores.prompt_best.append(float(iou.max()))
-        ok = np.flatnonzero(mscore[js] >= min_score)
+        ok = np.flatnonzero(mscore[js] >= graph.vote_min_score)
         scores.prompt_confident.append(bool(len(ok)))
         scores.prompt_chosen.append(float(iou[ok[np.argmin(size[js][ok])]]) if len(ok) else 0.0)
     scores.shown += int(sum((np.asarray(s, bool) & (instance >= 0)).sum() for s in shown.values()))
-    parts = view_partitions(ev, min_score=min_score, nms_iou=nms_iou, min_points=min_points)
+    parts = view_partitions(ev, graph)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     a, b = pairs[:, 0], pairs[:, 1]
     labelled_pair = (instance[a] >= 0) & (instance[b] >= 0)
@@ -249,7 +249,8 @@ def decode_shape(seg: Any, views: Sequence[Any], instance: np.ndarray, grid: int
             sc = rule_scores(masks, sc, choice)
         decodes += len(prompts)
         for c, ev in enumerate(slots):            # one slot at a time: prompt ids stay aligned
-            ev.add_view_masks(k, masks[:, c:c + 1], sc[:, c:c + 1], v, "bench", won_pixels=won_pixels)
+            ev.add_view_masks(k, masks[:, c:c + 1], sc[:, c:c + 1], v, "bench", min_score=-1.0,
+                              won_pixels=won_pixels)
         under_all.append(instance[under])
         view_all.append(np.full(len(under), k))
     ev = MaskEvidence(n, seen=dict(slots[0].seen), n_prompts=slots[0].n_prompts)
@@ -273,5 +274,5 @@ def score_shape(seg: Any, views: Sequence[Any], instance: np.ndarray, xyz: np.nd
     the decodes made. xyz: (N, 3) the points (for the k-NN pairs)."""
     d = decode_shape(seg, views, instance, grid, graph.lift_won_pixels, choice)
     score_evidence(d["evidence"], d["prompt_part"], d["prompt_view"], instance, d["shown"], knn_pairs(xyz, 8),
-                   scores, min_score=graph.vote_min_score, nms_iou=graph.vote_nms)
+                   scores, graph)
     return d["decodes"]

@@ -1,7 +1,9 @@
 """The small mask and box operations every stage shares, in one place.
 
 - :func:`mask_boxes` — (M, H, W) masks to xyxy boxes, vectorized;
-- :func:`box_iou` — IoU of one box with many;
+- :func:`box_iou` — IoU of one box with many; :func:`box_nms` — greedy NMS on boxes, :func:`mask_nms` — on
+  masks by their IoU;
+- :func:`flatten_masks` — paint masks largest first, so every pixel or point takes the smallest covering mask;
 - :func:`select_candidates` — pick one of a prompt's C candidate masks (smallest, smallest-confident, best);
 - :func:`lift_mask` — a 2D mask to the visible points inside it; :class:`Lifter` — to a 3D group;
 - :func:`nearest_index`, :func:`fill_nearest` — nearest-point lookups and the −1 label fill;
@@ -54,6 +56,49 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area_b = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
     union = area_a + area_b - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression on xyxy boxes; returns kept indices in decreasing score order."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        suppressed |= box_iou(boxes[i], boxes) > iou_threshold
+    return np.asarray(keep, dtype=np.int64)
+
+
+def mask_nms(masks: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression on masks already in priority order ((K, ...) bool pixel or point masks):
+    a mask is kept when its IoU with every kept one is <= ``threshold``. Returns the kept indices, in order."""
+    m = np.asarray(masks, dtype=bool).reshape(len(masks), -1)
+    size = m.sum(axis=1)
+    mf = m.astype(np.float32)
+    inter = mf @ mf.T
+    iou = inter / np.maximum(size[:, None] + size[None, :] - inter, 1.0)
+    keep: list[int] = []
+    for i in range(len(m)):
+        if all(iou[i, j] <= threshold for j in keep):
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def flatten_masks(masks: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Paint masks from largest to smallest (ties: the earlier first) so every pixel (or point) holds the
+    smallest covering mask.
+
+    Returns (H, W) (or (N,), for (N,) point masks) int64: mask index (into ``masks``) per pixel, −1 where none.
+    """
+    if len(masks) == 0:
+        raise ValueError("no masks")
+    areas = np.array([m.sum() for m in masks])
+    label = np.full(masks[0].shape, -1, dtype=np.int64)
+    for i in np.argsort(-areas, kind="stable"):
+        label[masks[i]] = i
+    return label
 
 
 def select_candidates(areas: np.ndarray, scores: np.ndarray, rule: str, min_score: float,

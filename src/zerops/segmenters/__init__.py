@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from zerops.registry import Registry
-from zerops.segmenters.base import PromptSet, Segmenter, as_prompt_sets, check_segmenter, select_masks
+from zerops.segmenters.base import (
+    PromptSet,
+    Segmenter,
+    as_prompt_sets,
+    check_segmenter,
+    decode_with_stability,
+    select_masks,
+)
 
 #: The segmenters by name (lazy: a module is imported when its entry is first used).
 SEGMENTERS = Registry("segmenter", {"embedded": "zerops.segmenters.embedded:EmbeddedSam",
@@ -42,5 +49,5 @@ def register_segmenter(name: str, factory: Any) -> None:
     SEGMENTERS.register(name, factory)
 
 
-__all__ = ["SEGMENTERS", "PromptSet", "Segmenter", "as_prompt_sets", "available_segmenters", "get_segmenter",
-           "register_segmenter", "select_masks"]
+__all__ = ["SEGMENTERS", "PromptSet", "Segmenter", "as_prompt_sets", "available_segmenters", "decode_with_stability",
+           "get_segmenter", "register_segmenter", "select_masks"]

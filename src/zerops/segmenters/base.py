@@ -19,7 +19,8 @@ import numpy as np
 from zerops.errors import ZeropsError
 from zerops.geometry.masks import SELECTION_RULES, select_candidates
 
-__all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "check_segmenter", "check_pixels"]
+__all__ = ["PromptSet", "as_prompt_sets", "Segmenter", "select_masks", "check_segmenter", "check_pixels",
+           "decode_with_stability"]
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,18 @@ def check_pixels(rows: Any, cols: Any, hw: tuple[int, int]) -> tuple[np.ndarray,
     if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= hw[0] or cols.max() >= hw[1]):
         raise ZeropsError(f"a pixel lies outside the {hw[1]}x{hw[0]} view")
     return rows.astype(np.int64), cols.astype(np.int64)
+
+
+def decode_with_stability(segmenter: Any, view: int, sets: list[PromptSet], min_score: float | None = None,
+                          min_stability: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(masks, scores, stability or None) of B prompt sets from any segmenter: a :class:`Segmenter` (which may
+    leave the candidates at or below ``min_score`` / below ``min_stability`` empty), another object with a
+    ``predict_with_stability``, or one with ``predict`` only (stability None)."""
+    if isinstance(segmenter, Segmenter):
+        return segmenter.predict_with_stability(view, sets, min_score=min_score, min_stability=min_stability)
+    if hasattr(segmenter, "predict_with_stability"):
+        return segmenter.predict_with_stability(view, sets)
+    return (*segmenter.predict(view, sets), None)
 
 
 def _check_image(img: Any, i: int) -> None:

@@ -1,15 +1,18 @@
 """Multi-view SAM evidence: every decoded mask, kept as the set of points it covers, weighed by SAM's score.
 
 The ZeroPS stages decode many masks (the initial groups' single-point prompts in the start views, the SVE
-prompts in every view) and keep few of them. As evidence for the superpoint graph every candidate counts,
-with its predicted IoU as weight instead of a hard threshold: a large mask is evidence too (of which
-superpoints belong together), not an error.
+prompts in every view) and keep few of them. As evidence for the superpoint graph every candidate above one
+score floor (``graph.mask_min_score``, applied here for every segmenter and every decode) counts, with its
+predicted IoU as weight instead of a hard threshold: a large mask is evidence too (of which superpoints
+belong together), not an error.
 
-:class:`MaskEvidence` records masks per view as point sets (the *seen* points whose centre pixel lies in the
-mask, bit-packed). :func:`superpoint_evidence` turns them into per-superpoint coverage fractions, and
-:func:`edge_affinity` into one number per superpoint-graph edge: the score-weighted soft Jaccard index of
-the two superpoints' memberships over the masks of views that see both (1: always in the same masks;
-0: never together).
+:class:`MaskEvidence` records masks per view as point sets (bit-packed): a seen point is in a mask when most
+of the pixels it wins in the view (where it is the front-most point) are, and by its centre pixel when it
+wins none (``graph.lift_won_pixels``; off: always by the centre pixel). :meth:`MaskEvidence.table` unpacks
+them once into the :class:`EvidenceTable` every graph stage reads. :func:`superpoint_evidence` turns them
+into per-superpoint coverage fractions, and :func:`edge_affinity` into one number per superpoint-graph edge:
+the score-weighted soft Jaccard index of the two superpoints' memberships over the masks of views that see
+both (1: always in the same masks; 0: never together).
 """
 from __future__ import annotations
 
@@ -19,8 +22,25 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from zerops.config import GraphConfig
 from zerops.geometry.masks import pack_rows, unpack_rows
+
+
+@dataclass(frozen=True)
+class EvidenceTable:
+    """The unpacked evidence every graph stage reads (:meth:`MaskEvidence.table`, computed once per record).
+
+    Attributes:
+        view_ids: (V,) the views with a seen set, ascending; seen: (V, N) bool their seen points;
+        seen_count: (V,) int64 seen points per view. members: (M, N) bool mask × point membership;
+        size: (M,) int64 points per mask; view_row: (M,) int64 every mask's row in ``view_ids``.
+    """
+
+    view_ids: np.ndarray
+    seen: np.ndarray
+    seen_count: np.ndarray
+    members: np.ndarray
+    size: np.ndarray
+    view_row: np.ndarray
 
 
 @dataclass
@@ -43,16 +63,20 @@ class MaskEvidence:
     seen: dict[int, np.ndarray] = field(default_factory=dict)
     prompts: list[int] = field(default_factory=list)
     n_prompts: int = 0
+    _table: tuple[tuple[int, int], EvidenceTable] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.scores)
 
-    def add_view_masks(self, view: int, masks: np.ndarray, scores: np.ndarray, rendered: Any,
-                       source: str = "", won_pixels: bool = True) -> None:
-        """Record every non-empty candidate of one decode call.
+    def add_view_masks(self, view: int, masks: np.ndarray, scores: np.ndarray, rendered: Any, source: str, *,
+                       min_score: float, won_pixels: bool) -> None:
+        """Record every non-empty candidate of one decode call whose predicted IoU is above ``min_score``.
 
         Args:
             view: the view index. masks: (B, C, H, W) bool candidates; scores: (B, C) predicted IoUs.
+            source: the stage that decoded them (``groups``, ``extension``).
+            min_score: the evidence floor (``graph.mask_min_score``): candidates scoring <= this are not kept
+                (the prompt still counts: prompt ids stay those of the decode calls).
             rendered: the view (``RenderedView``-like): ``seen`` (N,) bool visible-surface points, ``pixels``
                 (N, 2) their (col, row) projections and, optionally, ``index_map``.
             won_pixels: with the view's ``index_map`` ((H, W) front-most point of every pixel), a point that is
@@ -80,7 +104,7 @@ class MaskEvidence:
             inside = _won_pixel_majority(masks.reshape(b * c, h * w), np.asarray(index_map).reshape(-1), idx,
                                          inside)
         flat_scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        for j in np.flatnonzero(inside.sum(axis=1) >= 1):
+        for j in np.flatnonzero((inside.sum(axis=1) >= 1) & (flat_scores > min_score)):
             full = np.zeros(self.n_points, dtype=bool)
             full[idx[inside[j]]] = True
             self.members.append(pack_rows(full))
@@ -88,6 +112,17 @@ class MaskEvidence:
             self.scores.append(float(flat_scores[j]))
             self.sources.append(source)
             self.prompts.append(first + int(j) // c)
+
+    def table(self) -> EvidenceTable:
+        """The unpacked :class:`EvidenceTable` of the masks recorded so far (kept until more are recorded)."""
+        key = (len(self), len(self.seen))
+        if self._table is None or self._table[0] != key:
+            view_ids, seen = self.seen_matrix()
+            row = {int(v): i for i, v in enumerate(view_ids)}
+            members = self.member_matrix()
+            self._table = (key, EvidenceTable(view_ids, seen, seen.sum(axis=1), members, members.sum(axis=1),
+                                              np.asarray([row[v] for v in self.views], dtype=np.int64)))
+        return self._table[1]
 
     def member_matrix(self) -> np.ndarray:
         """(M, N) bool: mask × point membership."""
@@ -120,13 +155,13 @@ def _won_pixel_majority(masks: np.ndarray, front: np.ndarray, idx: np.ndarray, i
 
 
 def superpoint_evidence(ev: MaskEvidence, label: np.ndarray, n_super: int,
-                        min_seen: int = GraphConfig.evidence_min_seen) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        min_seen: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per mask and superpoint: coverage and visibility.
 
     Args:
         label: (N,) int64 superpoint of every point; n_super: S.
         min_seen: a superpoint counts as visible in a view when at least this many of its points are seen
-            (or all of them, for smaller superpoints).
+            (or all of them, for smaller superpoints; ``graph.evidence_min_seen``).
     Returns:
         F (M, S) float32 share of the superpoint's seen points inside the mask, V (M, S) bool visibility,
         w (M,) float64 mask weights (SAM's predicted IoU).
@@ -134,21 +169,19 @@ def superpoint_evidence(ev: MaskEvidence, label: np.ndarray, n_super: int,
     n = len(label)
     onehot = csr_matrix((np.ones(n, np.float32), (np.arange(n), label)), shape=(n, n_super))
     sizes = np.bincount(label, minlength=n_super)
-    view_ids, seen = ev.seen_matrix()
-    seen_counts = np.asarray((csr_matrix(seen.astype(np.float32)) @ onehot).todense())   # (V, S)
+    table = ev.table()
+    seen_counts = np.asarray((csr_matrix(table.seen.astype(np.float32)) @ onehot).todense())   # (V, S)
     visible = seen_counts >= np.minimum(min_seen, sizes)[None, :]
     visible &= seen_counts > 0
-    row = {int(v): i for i, v in enumerate(view_ids)}
-    members = ev.member_matrix()
-    inside = np.asarray((csr_matrix(members.astype(np.float32)) @ onehot).todense())     # (M, S)
-    m_rows = np.asarray([row[v] for v in ev.views], dtype=np.int64)
+    inside = np.asarray((csr_matrix(table.members.astype(np.float32)) @ onehot).todense())     # (M, S)
+    m_rows = table.view_row
     F = (inside / np.maximum(seen_counts[m_rows], 1)).astype(np.float32)
     V = visible[m_rows]
     return F, V, np.asarray(ev.scores, dtype=np.float64)
 
 
 def edge_affinity(F: np.ndarray, V: np.ndarray, w: np.ndarray, edges: np.ndarray,
-                  power: float = GraphConfig.affinity_power) -> tuple[np.ndarray, np.ndarray]:
+                  power: float) -> tuple[np.ndarray, np.ndarray]:
     """Soft co-membership of adjacent superpoints.
 
     For edge (a, b), over the masks m whose view sees both: ``sum w_m min(F_ma, F_mb) /
@@ -156,7 +189,7 @@ def edge_affinity(F: np.ndarray, V: np.ndarray, w: np.ndarray, edges: np.ndarray
 
     Args:
         F, V: (M, S) coverage and visibility (:func:`superpoint_evidence`); w: (M,) weights.
-        edges: (E, 2) superpoint pairs. power: weights are ``w ** power``.
+        edges: (E, 2) superpoint pairs. power: weights are ``w ** power`` (``graph.affinity_power``).
     Returns:
         affinity (E,) in [0, 1] (NaN where no mask touches either superpoint) and support (E,): the weight of
         the masks that touch one of them.

@@ -10,7 +10,8 @@ granularity knob steps through it without recomputing anything.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -71,67 +72,102 @@ class MergeTree:
         return self.leaf_labels(self.n_merges_at(-np.inf if threshold is None else threshold))
 
 
-def agglomerate(n_nodes: int, edges: np.ndarray, affinity: np.ndarray, strength: np.ndarray | None = None,
-                sizes: np.ndarray | None = None, first: np.ndarray | None = None) -> MergeTree:
-    """Greedy graph-constrained average linkage.
+PairScore = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class MergeResult:
+    """What every merge mode returns (:func:`zerops.stages.supportmerge.support_merge`,
+    :func:`zerops.stages.votemerge.vote_merge`).
+
+    Attributes:
+        tree: the merge tree over the superpoints (:func:`agglomerate`).
+        affinity: (E,) the affinity of every superpoint-graph edge (what ``absorb_small`` ties small parts by).
+        cut: (S,) leaf labels of the mode's own cut (the support cut, or the vote threshold).
+        stats: numbers for ``PartResult.counts`` (``evidence_edges``: edges some mask speaks about;
+            ``view_error``: the votes mode's estimated rate of wrong view votes).
+    """
+
+    tree: MergeTree
+    affinity: np.ndarray
+    cut: np.ndarray
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def agglomerate(n_nodes: int, edges: np.ndarray, score_pair: PairScore, boundary: np.ndarray | None = None,
+                sizes: np.ndarray | None = None, join: Callable[[int, int, int], None] | None = None) -> MergeTree:
+    """The one greedy graph-constrained merge loop of every merge mode: repeatedly join the two adjacent
+    clusters whose pair scores highest, until no edge is left, recording every merge (leaves 0..S-1; merge i
+    creates cluster S + i). A merge mode supplies only how a pair is scored.
 
     Args:
-        n_nodes: S. edges: (E, 2) int pairs. affinity: (E,) float, larger = more alike (finite).
-        strength: (E,) positive edge weights of the average (default 1).
+        n_nodes: S. edges: (E, 2) int node pairs (self-loops are ignored).
+        score_pair: ``score_pair(a, b, bound) -> (key, value)`` for P cluster pairs (``a``, ``b``: (P,) int64;
+            ``bound``: (P, D) their summed ``boundary`` rows): the (P,) heap keys (the highest is merged first)
+            and the (P,) values the tree records. Called once with every initial pair (a < b), then once per
+            merge with the new cluster as ``b`` and its neighbours, ascending, as ``a``.
+        boundary: (E, D) float per-edge quantities, summed over all edges between two clusters (default ones).
         sizes: (S,) leaf sizes recorded in the tree (default 1).
-        first: (E,) bool edges to merge across before any other (e.g. inside one geometric region, so
-            that every region is a node of the tree); the recorded values stay the true mean affinities.
+        join: ``join(a, b, c)``, called when clusters a and b become c before c's pairs are scored (where a mode
+            keeps cluster state of its own).
     Returns:
-        The :class:`MergeTree` of all merges until no edge is left. Ties: the lower cluster pair first.
-    Long: one agglomeration loop whose heap and cluster state the steps share.
+        The :class:`MergeTree`. Ties: the lower cluster pair first.
     """
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    affinity = np.asarray(affinity, dtype=np.float64)
-    strength = np.ones(len(edges)) if strength is None else np.asarray(strength, dtype=np.float64)
-    # a "first" pair's key is lifted by BOOST (clusters joined by first edges only: every first edge of a
-    # pair is first, so pairs never mix; see the docstring)
-    boost = np.zeros(len(edges)) if first is None else np.where(np.asarray(first, bool), BOOST, 0.0)
-    num: list[dict[int, float]] = [dict() for _ in range(2 * n_nodes)]
-    raw: list[dict[int, float]] = [dict() for _ in range(2 * n_nodes)]      # the same sums without the boost
-    den: list[dict[int, float]] = [dict() for _ in range(2 * n_nodes)]
-    for (a, b), f, g, s in zip(edges.tolist(), (affinity + boost).tolist(), affinity.tolist(), strength.tolist()):
-        if a == b:
-            continue
-        raw[a][b] = raw[a].get(b, 0.0) + s * g
-        raw[b][a] = raw[a][b]
-        num[a][b] = num[a].get(b, 0.0) + s * f
-        den[a][b] = den[a].get(b, 0.0) + s
-        num[b][a], den[b][a] = num[a][b], den[a][b]
-    heap = [(-num[a][b] / den[a][b], a, b) for a in range(n_nodes) for b in num[a] if a < b]
+    boundary = (np.ones((len(edges), 1)) if boundary is None
+                else np.asarray(boundary, dtype=np.float64).reshape(len(edges), -1))
+    # summed boundary between two clusters: one list shared by both ends
+    bound: list[dict[int, list[float]]] = [dict() for _ in range(2 * n_nodes)]
+    for (a, b), row in zip(edges.tolist(), boundary.tolist()):
+        if a != b:
+            _add(bound, a, b, row)
+    pairs = np.array([(a, b) for a in range(n_nodes) for b in bound[a] if a < b], dtype=np.int64).reshape(-1, 2)
+    heap = _scored(pairs[:, 0], pairs[:, 1], bound, score_pair)
     heapq.heapify(heap)
     alive = np.zeros(2 * n_nodes, dtype=bool)
     alive[:n_nodes] = True
     merges, values = [], []
-    nxt = n_nodes
-    while heap:
-        neg, a, b = heapq.heappop(heap)
-        if not (alive[a] and alive[b]) or b not in num[a] or -neg != num[a][b] / den[a][b]:
-            continue
-        c = nxt
-        nxt += 1
+    for c in range(n_nodes, 2 * n_nodes):
+        while heap and not (alive[heap[0][1]] and alive[heap[0][2]]):
+            heapq.heappop(heap)                         # a pair of alive clusters is scored once: the rest is stale
+        if not heap:
+            break
+        _, a, b, value = heapq.heappop(heap)
         alive[a] = alive[b] = False
         alive[c] = True
         merges.append((a, b))
-        values.append(raw[a][b] / den[a][b])
+        values.append(value)
+        if join is not None:
+            join(a, b, c)
         for old in (a, b):
-            for k in list(num[old]):
-                if k in (a, b):
-                    continue
-                num[c][k] = num[c].get(k, 0.0) + num[old][k]
-                raw[c][k] = raw[c].get(k, 0.0) + raw[old][k]
-                den[c][k] = den[c].get(k, 0.0) + den[old][k]
-                del num[k][old], den[k][old], raw[k][old]
-            num[old].clear()
-            raw[old].clear()
-            den[old].clear()
-        for k in num[c]:
-            num[k][c], den[k][c], raw[k][c] = num[c][k], den[c][k], raw[c][k]
-            heapq.heappush(heap, (-num[c][k] / den[c][k], min(c, k), max(c, k)))
+            for k, row in bound[old].items():
+                if k not in (a, b):
+                    _add(bound, c, k, row)
+                    del bound[k][old]
+            bound[old].clear()
+        others = sorted(bound[c])
+        for entry in _scored(np.asarray(others, dtype=np.int64), np.full(len(others), c, np.int64), bound,
+                             score_pair):
+            heapq.heappush(heap, entry)
     return MergeTree(n_leaves=n_nodes, merges=np.asarray(merges, dtype=np.int64).reshape(-1, 2),
                      values=np.asarray(values, dtype=np.float64),
                      sizes=np.ones(n_nodes, np.int64) if sizes is None else np.asarray(sizes, np.int64))
+
+
+def _add(bound: list[dict[int, list[float]]], a: int, b: int, row: list[float]) -> None:
+    """Add one boundary row to the (a, b) sums (created at zero, shared by both ends)."""
+    cur = bound[a].get(b)
+    if cur is None:
+        cur = bound[a][b] = bound[b][a] = [0.0] * len(row)
+    for j, x in enumerate(row):
+        cur[j] += x
+
+
+def _scored(a: np.ndarray, b: np.ndarray, bound: list[dict[int, list[float]]],
+            score_pair: PairScore) -> list[tuple[float, int, int, float]]:
+    """Heap entries (−key, a, b, value) of the cluster pairs (a[i], b[i])."""
+    if not len(a):
+        return []
+    key, value = score_pair(a, b, np.array([bound[x][y] for x, y in zip(a.tolist(), b.tolist())]))
+    return [(-k, x, y, v) for k, x, y, v in zip(np.asarray(key, np.float64).tolist(), a.tolist(), b.tolist(),
+                                                 np.asarray(value, np.float64).tolist())]

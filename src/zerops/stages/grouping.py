@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from zerops.config import GroupingConfig
-from zerops.geometry.masks import Lifter, box_iou, mask_boxes
+from zerops.geometry.masks import Lifter, box_nms, flatten_masks, mask_boxes
 from zerops.geometry.pointops import farthest_point_sampling
 
 AmgDecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
@@ -26,19 +26,6 @@ class GroupingStats:
     candidates: int = 0       # masks passing the score filters
     kept_masks: int = 0       # masks after NMS and area filters
     groups: int = 0           # 3D groups after lifting
-
-
-def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression on xyxy boxes; returns kept indices in decreasing score order."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    suppressed = np.zeros(len(boxes), dtype=bool)
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(int(i))
-        suppressed |= box_iou(boxes[i], boxes) > iou_threshold
-    return np.asarray(keep, dtype=np.int64)
 
 
 def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -65,20 +52,6 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
         return mask
     sizes = np.bincount(lab.ravel())[1:]
     return lab == (int(np.argmax(sizes)) + 1)
-
-
-def flatten_masks(masks: list[np.ndarray]) -> np.ndarray:
-    """Paint masks from largest to smallest so every pixel holds the smallest covering mask.
-
-    Returns (H, W) int64: mask index (into ``masks``) per pixel, −1 where none.
-    """
-    if not masks:
-        raise ValueError("no masks")
-    areas = np.array([m.sum() for m in masks])
-    label = np.full(masks[0].shape, -1, dtype=np.int64)
-    for i in np.argsort(-areas, kind="stable"):
-        label[masks[i]] = i
-    return label
 
 
 def start_view_prompts(visible: np.ndarray, xyz: np.ndarray, n_prompts: int) -> np.ndarray:

@@ -3,20 +3,18 @@
 This replaces the spec's greedy point-IoU union (``merging.py``) in zerops's default preset:
 
 1. :func:`~zerops.stages.superpoints.compute_superpoints` cuts the cloud into small geometric atoms;
-2. every mask the SAM stages decoded (:class:`~zerops.stages.evidence.MaskEvidence`) becomes coverage fractions
-   per superpoint, weighted by SAM's predicted IoU × (1 − the mask's share of the object) ** ``size_power``
-   (a whole-object mask says little about which parts go together);
-3. the affinity of two adjacent superpoints is their soft co-membership over those masks, plus
-   ``prior`` × (same geometric region − ½): geometry decides where SAM is silent, SAM overrides geometry
-   where it is confident;
-4. :func:`~zerops.stages.graphmerge.agglomerate` builds the merge tree;
-5. the tree is cut per object (:mod:`zerops.stages.treecut`): a node is a part when SAM segments it as a whole,
-   view after view, better than it segments its two halves (``cut="auto"``); or at an affinity
-   ``threshold`` / a part count ``n_parts`` (the granularity knob).
+2. one merge mode (``graph.merge``) turns the decoded masks (:class:`~zerops.stages.evidence.MaskEvidence`)
+   into a merge tree over the superpoints, an affinity per graph edge and its own cut, all through the one
+   greedy loop :func:`~zerops.stages.graphmerge.agglomerate`:
 
-With ``GraphConfig.merge = "votes"`` (the default) steps 2–5 are :mod:`zerops.stages.votemerge` instead:
-each view's masks become one partition, and superpoints are merged by the views' votes weighted by the
-views' estimated error rate, the geometric regions as prior.
+   - ``votes`` (the default, :func:`~zerops.stages.votemerge.vote_merge`): each view's masks become one
+     partition, superpoints are merged by the views' votes weighted by the views' estimated error rate, the
+     geometric regions as prior; the tree is cut where the merge probability falls below ``vote_threshold``;
+   - ``support`` (the earlier merge, :func:`~zerops.stages.supportmerge.support_merge`): the score-weighted
+     soft co-membership of adjacent superpoints over every mask, average linkage, and the per-object cut by
+     mask support (:mod:`zerops.stages.treecut`);
+3. parts below ``min_part`` of the points join their best-tied neighbour (:func:`absorb_small`); an affinity
+   ``threshold`` or a part count ``n_parts`` cuts the same tree instead (the granularity knob).
 
 Every point belongs to a superpoint, so every point gets a part; an object without any usable mask falls
 back to its geometric regions (the ``components`` partition).
@@ -29,18 +27,13 @@ import numpy as np
 
 from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
-from zerops.stages.evidence import MaskEvidence, edge_affinity, superpoint_evidence
-from zerops.stages.graphmerge import MergeTree, agglomerate, renumber_by_weight
+from zerops.stages.evidence import MaskEvidence
+from zerops.stages.graphmerge import MergeResult, MergeTree, renumber_by_weight
 from zerops.stages.superpoints import Superpoints, compute_superpoints
-from zerops.stages.treecut import best_cut, node_support, regions_spanned
-from zerops.stages.votemerge import (
-    VoteModel,
-    superpoint_features,
-    view_error_rate,
-    view_partitions,
-    vote_affinity,
-    vote_merge,
-)
+from zerops.stages.supportmerge import support_merge
+from zerops.stages.votemerge import vote_merge
+
+MERGES = {"votes": vote_merge, "support": support_merge}
 
 
 @dataclass
@@ -49,37 +42,30 @@ class PartGraph:
 
     Attributes:
         superpoints: the atoms (``superpoints.label``: (N,) superpoint per point).
-        evidence: (E,) SAM affinity per edge (NaN: no mask saw the pair); affinity: (E,) with the prior.
-        tree: the merge tree over superpoints. support: (nodes,) mask support of every tree node (leaves
-        first, then merge i as node S + i). masks: masks used as evidence. margin: the auto cut's margin.
+        merge: the merge mode's :class:`~zerops.stages.graphmerge.MergeResult` (tree, edge affinity, own cut).
+        masks: masks used as evidence. min_part: parts below this share of the points join a neighbour.
     """
 
     superpoints: Superpoints
-    evidence: np.ndarray
-    affinity: np.ndarray
-    tree: MergeTree
-    support: np.ndarray
+    merge: MergeResult
     masks: int
-    margin: float = 0.1
-    min_part: float = 0.005
-    join_regions: bool = False
-    vote_threshold: float | None = None     # votes merge: the tree is cut where its affinity falls below this
-    view_error: float | None = None         # votes merge: the estimated rate of wrong view votes
+    min_part: float
+
+    @property
+    def tree(self) -> MergeTree:
+        return self.merge.tree
+
+    @property
+    def affinity(self) -> np.ndarray:
+        return self.merge.affinity
 
     def parts(self, threshold: float | None = None, n_parts: int | None = None) -> np.ndarray:
         """(N,) int64 part per point (largest part 0): the tree cut at an affinity ``threshold`` or at
-        ``n_parts`` parts; with neither, the per-object cut by mask support."""
-        if threshold is None and n_parts is None and self.vote_threshold is not None:
-            leaves = self.tree.cut(threshold=self.vote_threshold)
-            leaves = absorb_small(leaves, self.superpoints, self.affinity, self.min_part)
-        elif threshold is None and n_parts is None:
-            margin = np.full(len(self.support), float(self.margin))
-            if not self.join_regions:               # a node spanning regions is always split
-                margin[regions_spanned(self.tree, self.superpoints.region) > 1] = np.inf
-            leaves = best_cut(self.tree, self.support, self.superpoints.sizes(), margin)
-            leaves = absorb_small(leaves, self.superpoints, self.affinity, self.min_part)
+        ``n_parts`` parts; with neither, the merge mode's own cut, small parts absorbed."""
+        if threshold is None and n_parts is None:
+            leaves = absorb_small(self.merge.cut, self.superpoints, self.merge.affinity, self.min_part)
         else:
-            leaves = self.tree.cut(threshold=threshold, n_parts=n_parts)
+            leaves = self.merge.tree.cut(threshold=threshold, n_parts=n_parts)
         return leaves[self.superpoints.label]
 
 
@@ -132,50 +118,19 @@ def absorb_small(leaves: np.ndarray, sp: Superpoints, affinity: np.ndarray, min_
     return renumber_by_weight(leaves, sizes)
 
 
-def mask_weights(ev: MaskEvidence, size_power: float) -> np.ndarray:
-    """(M,) weight per recorded mask: predicted IoU × (1 − covered share of the view's seen points) ** p."""
-    if len(ev) == 0:
-        return np.zeros(0)
-    view_ids, seen = ev.seen_matrix()
-    row = {int(v): i for i, v in enumerate(view_ids)}
-    seen_count = seen.sum(axis=1)
-    members = ev.member_matrix()
-    share = members.sum(axis=1) / np.maximum(seen_count[[row[v] for v in ev.views]], 1)
-    return np.clip(np.asarray(ev.scores, dtype=np.float64), 0.0, None) * np.clip(1.0 - share, 0.0, 1.0) ** size_power
-
-
 def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, config: GraphConfig,
                      superpoints: Superpoints | None = None) -> PartGraph:
-    """Superpoints (unless given), evidence, affinities and the merge tree of one (normalized) cloud.
+    """Superpoints (unless given), and the configured merge mode's tree, affinities and cut of one
+    (normalized) cloud.
 
     Args:
         xyz: (N, 3) normalized points; rgb: (N, 3) colors in [0, 1] or None; ev: the decoded masks.
     """
     sp = superpoints if superpoints is not None else compute_superpoints(xyz, rgb, config)
-    same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
-    if config.merge not in ("votes", "support"):
+    if config.merge not in MERGES:
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
-    if config.merge == "votes":
-        parts = view_partitions(ev, config.vote_min_score, config.vote_nms)
-        feats = superpoint_features(parts, sp.label, sp.count)
-        error = max(view_error_rate(feats, sp.edges, nested=config.vote_nested), config.vote_min_error)
-        model = VoteModel(config.vote_prior, error, config.vote_nested, config.vote_min_seen)
-        affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, model)
-        tree = vote_merge(feats, sp.edges, sp.strength, same_region > 0, sp.sizes(), model)
-        return PartGraph(superpoints=sp, evidence=affinity, affinity=affinity, tree=tree,
-                         support=np.zeros(sp.count + len(tree.merges)), masks=len(ev), min_part=config.min_part,
-                         vote_threshold=config.vote_threshold, view_error=error)
-    if len(ev):
-        F, V, _ = superpoint_evidence(ev, sp.label, sp.count, min_seen=config.evidence_min_seen)
-        sam, _ = edge_affinity(F, V, mask_weights(ev, config.size_power), sp.edges, power=config.affinity_power)
-    else:
-        sam = np.full(len(sp.edges), np.nan)
-    affinity = np.where(np.isnan(sam), 0.5, sam) + config.prior * (same_region - 0.5)
-    tree = agglomerate(sp.count, sp.edges, affinity, sp.strength, sp.sizes(),
-                       first=same_region > 0 if config.regions_first else None)
-    support = node_support(tree, ev, sp.label, config, region=sp.region)
-    return PartGraph(superpoints=sp, evidence=sam, affinity=affinity, tree=tree, support=support, masks=len(ev),
-                     margin=config.cut_margin, min_part=config.min_part, join_regions=config.join_regions)
+    return PartGraph(superpoints=sp, merge=MERGES[config.merge](ev, sp, config), masks=len(ev),
+                     min_part=config.min_part)
 
 
 def graph_parts(graph: PartGraph, config: GraphConfig) -> np.ndarray:

@@ -28,20 +28,19 @@ def node_members(tree: MergeTree) -> csr_matrix:
     return csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n + k, n))
 
 
-def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, config: GraphConfig | None = None,
+def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, config: GraphConfig,
                  region: np.ndarray | None = None) -> np.ndarray:
     """(nodes,) support in [0, 1] of every tree node (see the module doc).
 
     Args:
         label: (N,) superpoint of every point.
-        config: the ``support_*`` settings (default ``GraphConfig()``): masks covering more of their view's
+        config: the ``support_*`` settings: masks covering more of their view's
             seen points than ``support_max_share`` (the whole object) are not evidence for any part; a view
             counts for a node when it sees at least ``support_min_visible`` of the node's points; the support
             is shrunk towards ``support_prior`` as if ``support_prior_views`` views had shown it.
         region: (S,) geometric region of every superpoint: a node that cuts a region is shrunk towards
             ``support_partial_prior`` instead, so where SAM is silent the cut falls back to the regions.
     """
-    config = config if config is not None else GraphConfig()
     max_share, min_visible, prior = config.support_max_share, config.support_min_visible, config.support_prior
     prior_views, partial_prior = config.support_prior_views, config.support_partial_prior
     n_super = tree.n_leaves
@@ -58,18 +57,17 @@ def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, config: G
         # (a few points of a region may sit in superpoints the graph never connects: 90 % counts as whole)
         partial = ((in_region > 0) & (in_region < 0.9 * region_size[None, :])).any(axis=1)
         base[partial] = partial_prior
-    view_ids, seen = ev.seen_matrix()
-    if len(ev) == 0 or len(view_ids) == 0:
+    if len(ev) == 0 or len(ev.seen) == 0:
         return base
-    seen_sp = csr_matrix(seen.astype(np.float32)) @ onehot                      # (V, S)
+    table = ev.table()
+    view_ids = table.view_ids
+    seen_sp = csr_matrix(table.seen.astype(np.float32)) @ onehot                # (V, S)
     node_seen = np.asarray((nodes @ seen_sp.T).todense())                       # (nodes, V)
-    members = ev.member_matrix()
-    inside_sp = csr_matrix(members.astype(np.float32)) @ onehot                 # (M, S)
+    inside_sp = csr_matrix(table.members.astype(np.float32)) @ onehot           # (M, S)
     inter = np.asarray((nodes @ inside_sp.T).todense())                         # (nodes, M)
-    row = {int(v): i for i, v in enumerate(view_ids)}
-    m_view = np.asarray([row[v] for v in ev.views])
-    m_size = members.sum(axis=1).astype(np.float64)
-    view_seen = seen.sum(axis=1).astype(np.float64)
+    m_view = table.view_row
+    m_size = table.size.astype(np.float64)
+    view_seen = table.seen_count.astype(np.float64)
     ok = m_size <= max_share * view_seen[m_view]
     score = np.asarray(ev.scores, dtype=np.float64) * ok
     union = node_seen[:, m_view] + m_size[None, :] - inter
@@ -93,8 +91,7 @@ def regions_spanned(tree: MergeTree, region: np.ndarray) -> np.ndarray:
     return np.asarray(((nodes @ onehot) > 0).sum(axis=1)).ravel().astype(np.int64)
 
 
-def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray,
-             margin: float | np.ndarray = 0.0) -> np.ndarray:
+def best_cut(tree: MergeTree, support: np.ndarray, sizes: np.ndarray, margin: float | np.ndarray) -> np.ndarray:
     """(S,) leaf labels of the cut maximizing the sum over chosen nodes of size × support (renumbered by
     size), where a node is kept whole only when it beats the best cut of its children by ``margin`` × its
     size: near-ties between a well-supported union and its equally well-supported halves go to the halves.

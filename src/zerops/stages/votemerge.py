@@ -4,36 +4,46 @@ put them in one segment (the default preset's merge).
 Every decoded prompt leaves SAM's three candidates, small to large. A whole-object candidate is evidence that
 points are on one object, not on one part, so candidates are not pooled as they come. Instead, per view:
 
-1. each prompt keeps its **smallest confident** candidate (predicted IoU ≥ ``min_score``);
-2. duplicates are dropped greedily by point IoU (SAM-style NMS, the higher score wins);
-3. the kept masks are painted largest first, so that every seen point takes the smallest mask covering it:
-   the view's *partition* (points no kept mask covers stay unknown).
+1. each prompt keeps its **smallest confident** candidate (predicted IoU ≥ ``vote_min_score``, covering at
+   least ``vote_min_points`` seen points);
+2. duplicates are dropped greedily by point IoU (SAM-style NMS at ``vote_nms``, the higher score wins:
+   :func:`~zerops.geometry.masks.mask_nms`);
+3. the kept masks are painted largest first (:func:`~zerops.geometry.masks.flatten_masks`), so that every
+   seen point takes the smallest mask covering it: the view's *partition* (points no kept mask covers stay
+   unknown).
 
 Every view then votes once on every pair of clusters it sees: the overlap Σ_s min(f_A(s), f_B(s)) of the
 two clusters' distributions over the view's segments (1: in one segment, 0: in different ones). A view
-counts for a cluster only when it sees enough of it and labels most of what it sees. How often a view is
-wrong, ε, is estimated per object from how often two views disagree on the same pair
-(:func:`view_error_rate`), and the probability that two clusters are one part is the geometric prior ``g``
-(``0.5 ± prior / 2``: inside one geometric region or across regions) updated by the votes,
+counts for a cluster only when it sees enough of it (``vote_min_seen`` points) and labels enough of what it
+sees (``vote_min_known``). How often a view is wrong, ε, is estimated per object from how often two views
+disagree on the same pair (:func:`view_error_rate`, at least ``vote_min_error``), and the probability that two
+clusters are one part is the geometric prior ``g`` (``0.5 ± vote_prior / 2``: inside one geometric region or
+across regions) updated by the votes,
 
     logit P = logit g + (agreeing − disagreeing votes) × log((1 − ε) / ε).
 
-Clusters are merged greedily (graph-constrained, highest P first) while P ≥ ``threshold``. Where no view
-speaks, or the views are no better than chance (ε → 0.5), the geometric regions decide (the ``components``
-partition); where views agree, they decide — also across regions. Cluster votes are recomputed from the
-merged clusters' summed histograms, so a large part's evidence is all of its points, not a mean of its
-boundary edges.
+Clusters are merged greedily (graph-constrained, highest P first: the one loop,
+:func:`~zerops.stages.graphmerge.agglomerate`) until no edge is left, and the tree is cut where P falls
+below ``vote_threshold`` (:func:`vote_merge`). Where no view speaks, or the views are no better than chance
+(ε → 0.5), the geometric regions decide (the ``components`` partition); where views agree, they decide — also
+across regions. Cluster votes are recomputed from the merged clusters' summed histograms, so a large part's
+evidence is all of its points, not a mean of its boundary edges.
+
+Every threshold is a field of :class:`~zerops.config.GraphConfig` (``vote_*``); no function here has a default
+of its own.
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from zerops.config import GraphConfig
+from zerops.geometry.masks import flatten_masks, mask_nms
 from zerops.stages.evidence import MaskEvidence
-from zerops.stages.graphmerge import MergeTree
+from zerops.stages.graphmerge import MergeResult, MergeTree, agglomerate
+from zerops.stages.superpoints import Superpoints
 
 
 @dataclass
@@ -55,45 +65,38 @@ class ViewPartitions:
     kept_view: np.ndarray
 
 
-def view_partitions(ev: MaskEvidence, min_score: float = 0.8, nms_iou: float = 0.8,
-                    min_points: int = 3) -> ViewPartitions:
+def view_partitions(ev: MaskEvidence, config: GraphConfig) -> ViewPartitions:
     """Resolve every view's masks into one partition (see the module doc).
 
     Args:
-        ev: the decoded masks. min_score: a candidate is confident at this predicted IoU.
-        nms_iou: a kept mask suppresses later ones overlapping it by more than this point IoU.
-        min_points: candidates covering fewer seen points are ignored.
+        ev: the decoded masks. config: ``vote_min_score`` (a candidate is confident at this predicted IoU),
+        ``vote_nms`` (a kept mask suppresses later ones overlapping it by more than this point IoU),
+        ``vote_min_points`` (candidates covering fewer seen points are ignored).
     """
-    view_ids, seen = ev.seen_matrix()
+    table = ev.table()
+    view_ids, seen = table.view_ids, table.seen
     n = ev.n_points
     segment = np.full((len(view_ids), n), -1, dtype=np.int64)
     seg_view: list[int] = []
     kept: list[int] = []
-    members = ev.member_matrix()
-    size = members.sum(axis=1)
+    members, size = table.members, table.size
     scores = np.asarray(ev.scores)
     views = np.asarray(ev.views)
     prompts = np.asarray(ev.prompts if len(ev.prompts) == len(ev) else np.arange(len(ev)))
     for row, v in enumerate(view_ids):
-        cand = np.flatnonzero((views == v) & (scores >= min_score) & (size >= min_points))
+        cand = np.flatnonzero((views == v) & (scores >= config.vote_min_score) & (size >= config.vote_min_points))
         if not len(cand):
             continue
         cand = cand[np.lexsort((size[cand], prompts[cand]))]          # per prompt, smallest first
         _, first = np.unique(prompts[cand], return_index=True)
         chosen = cand[first]
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
-        m = members[chosen].astype(np.float32)
-        inter = m @ m.T
-        union = size[chosen][:, None] + size[chosen][None, :] - inter
-        iou = inter / np.maximum(union, 1.0)
-        keep: list[int] = []
-        for i in range(len(chosen)):
-            if all(iou[i, j] <= nms_iou for j in keep):
-                keep.append(i)
-        for i in sorted(keep, key=lambda i: -size[chosen[i]]):        # largest first: small masks win
-            segment[row, members[chosen[i]]] = len(seg_view)
-            seg_view.append(row)
-            kept.append(int(chosen[i]))
+        keep = chosen[mask_nms(members[chosen], config.vote_nms)]
+        keep = keep[np.argsort(-size[keep], kind="stable")]           # largest first: small masks win
+        painted = flatten_masks(members[keep])
+        segment[row] = np.where(painted >= 0, len(seg_view) + painted, -1)
+        seg_view.extend([row] * len(keep))
+        kept.extend(keep.tolist())
     return ViewPartitions(view_ids, segment, seen, np.asarray(seg_view, dtype=np.int64),
                           members[kept] if kept else np.zeros((0, n), bool), np.asarray(seg_view, dtype=np.int64))
 
@@ -133,14 +136,14 @@ def superpoint_features(parts: ViewPartitions, label: np.ndarray, n_super: int) 
                         seen=seen.reshape(n_super, v), segment_view=parts.segment_view, kept_view=parts.kept_view)
 
 
-def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, min_seen: float = 3.0, nested: float = 0.5,
-               min_known: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: GraphConfig) -> tuple[np.ndarray, np.ndarray]:
     """Per view, the vote of every cluster pair (a[i], b[i]) and whether the view votes: (P, V) float, (P, V) bool.
 
     The vote is the overlap of the two clusters' distributions over the view's segments, raised by
-    ``nested`` × what one kept mask covering both adds (two segments nested in one larger kept mask: SAM saw
-    a sub-part and the part). A view votes when it sees at least ``min_seen`` points of each and labels
-    ≥ ``min_known`` of them."""
+    ``vote_nested`` × what one kept mask covering both adds (two segments nested in one larger kept mask: SAM
+    saw a sub-part and the part). A view votes when it sees at least ``vote_min_seen`` points of each and
+    labels ≥ ``vote_min_known`` of them."""
+    min_seen, nested, min_known = config.vote_min_seen, config.vote_nested, config.vote_min_known
     ka, kb = f.known[a], f.known[b]
     ok = ((f.seen[a] >= min_seen) & (f.seen[b] >= min_seen) & (ka >= min_known * f.seen[a])
           & (kb >= min_known * f.seen[b]) & (ka > 0) & (kb > 0))                       # (P, V)
@@ -159,25 +162,24 @@ def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, min_seen: float = 
     return votes * ok, ok
 
 
-def pair_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, min_seen: float = 3.0,
-               nested: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def pair_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: GraphConfig) -> tuple[np.ndarray, np.ndarray]:
     """(P,) summed votes and (P,) number of voting views of the cluster pairs (a[i], b[i]) (:func:`view_votes`)."""
-    votes, ok = view_votes(f, a, b, min_seen, nested)
+    votes, ok = view_votes(f, a, b, config)
     return votes.sum(axis=1), ok.sum(axis=1).astype(np.float64)
 
 
-def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, min_seen: float = 3.0, nested: float = 0.5,
-                    floor: float = 0.02) -> float:
-    """How often a view's vote is wrong, estimated from how often two views disagree on the same pair.
+def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, config: GraphConfig) -> float:
+    """How often a view's vote is wrong, estimated from how often two views disagree on the same pair (the
+    votes of :func:`view_votes`, under the same ``config`` as the merge).
 
     For a pair with per-view votes x (n ≥ 2 views), the share of view pairs that disagree is
     ``2 (s (n − 1) − s² + Σ x²) / (n (n − 1))`` with s = Σ x; averaged over the pairs (weighted by their view
     pairs) it estimates 2 ε (1 − ε) for independent views that err with probability ε. Returns ε in
-    [``floor``, 0.5] (0.5: views are no better than chance, or no pair is seen twice)."""
+    [``vote_min_error``, 0.5] (0.5: views are no better than chance, or no pair is seen twice)."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0 or feats.hist.shape[1] == 0:
         return 0.5
-    per_view, ok = view_votes(feats, pairs[:, 0], pairs[:, 1], min_seen, nested)
+    per_view, ok = view_votes(feats, pairs[:, 0], pairs[:, 1], config)
     n = ok.sum(axis=1).astype(np.float64)
     s = per_view.sum(axis=1)
     q = (per_view ** 2).sum(axis=1)
@@ -187,107 +189,71 @@ def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, min_seen: float = 3.
         return 0.5
     disagree = (s * (n - 1) - s * s + q)[use].sum() / view_pairs[use].sum()
     eps = (1.0 - np.sqrt(max(1.0 - 2.0 * min(disagree, 0.5), 0.0))) / 2.0
-    return float(np.clip(eps, floor, 0.5))
-
-
-@dataclass(frozen=True)
-class VoteModel:
-    """How view votes become a merge probability: the geometric ``prior`` (``GraphConfig.vote_prior``), each
-    view's ``error`` rate (:func:`view_error_rate`), the ``nested`` vote weight and the ``min_seen`` points a
-    view must see of both sides to vote."""
-
-    prior: float = 0.6
-    error: float = 0.1
-    nested: float = 0.5
-    min_seen: float = 3.0
+    return float(np.clip(eps, config.vote_min_error, 0.5))
 
 
 def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, inside: np.ndarray,
-                  model: VoteModel | None = None) -> np.ndarray:
-    """(P,) probability that each cluster pair (P, 2) is one part: the geometric prior ``g = 0.5 + prior ×
-    (share of the boundary ``strength`` lying ``inside`` one region − 0.5)`` updated by the views' votes,
-    each right with probability 1 − ``error``: ``logit = logit(g) + (2 s − n) log((1 − error) / error)``
-    for s agreeing votes out of n views."""
+                  config: GraphConfig, error: float) -> np.ndarray:
+    """(P,) probability that each cluster pair (P, 2) is one part: the geometric prior ``g = 0.5 + vote_prior ×
+    (share of the boundary ``strength`` lying ``inside`` one region − 0.5)`` updated by the views' votes
+    (:func:`pair_votes`), each right with probability 1 − ``error`` (:func:`view_error_rate`):
+    ``logit = logit(g) + (2 s − n) log((1 − error) / error)`` for s agreeing votes out of n views."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0:
         return np.zeros(0)
-    model = model if model is not None else VoteModel()
-    votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], model.min_seen, model.nested)
-    g = 0.5 + model.prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
-    error = float(np.clip(model.error, 1e-3, 0.5))
+    votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], config)
+    g = 0.5 + config.vote_prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
+    error = float(np.clip(error, 1e-3, 0.5))          # (a numerical guard: the log-odds stay finite)
     logit = np.log(g / (1.0 - g)) + (2.0 * votes - count) * np.log((1.0 - error) / error)
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
 
 
-def vote_merge(feats: VoteFeatures, edges: np.ndarray, strength: np.ndarray, same_region: np.ndarray,
-               sizes: np.ndarray, model: VoteModel | None = None) -> MergeTree:
-    """Greedy graph-constrained merging of superpoints by view votes (see the module doc), until no edge is
-    left; the :class:`~zerops.stages.graphmerge.MergeTree` records each merge's affinity (cut it at the
-    threshold with :meth:`MergeTree.n_merges_at`).
+class _VoteScore:
+    """The votes mode's pair score for :func:`~zerops.stages.graphmerge.agglomerate`: every cluster's summed
+    features (a merged cluster's votes are those of all its points), the boundary rows (strength, strength
+    inside one region)."""
+
+    def __init__(self, feats: VoteFeatures, config: GraphConfig, error: float) -> None:
+        self.feats, self.config, self.error = feats, config, error
+        self.rows = {i: (feats.hist[i], feats.cover[i], feats.known[i], feats.seen[i]) for i in range(len(feats.hist))}
+
+    def join(self, a: int, b: int, c: int) -> None:
+        ra, rb = self.rows.pop(a), self.rows.pop(b)
+        self.rows[c] = tuple(x + y for x, y in zip(ra, rb))
+
+    def __call__(self, a: np.ndarray, b: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = list(dict.fromkeys(np.concatenate([b, a]).tolist()))
+        pos = {x: i for i, x in enumerate(ids)}
+        block = VoteFeatures(*(np.stack([self.rows[x][j] for x in ids]) for j in range(4)),
+                             self.feats.segment_view, self.feats.kept_view)
+        idx = np.array([[pos[x], pos[y]] for x, y in zip(a.tolist(), b.tolist())], dtype=np.int64).reshape(-1, 2)
+        p = vote_affinity(block, idx, bound[:, 0], bound[:, 1], self.config, self.error)
+        return p, p
+
+
+def vote_tree(feats: VoteFeatures, sp: Superpoints, config: GraphConfig, error: float) -> MergeTree:
+    """Greedy graph-constrained merging of superpoints by view votes (see the module doc) until no edge is
+    left; the tree records each merge's affinity.
 
     Args:
-        feats: per-superpoint features (:func:`superpoint_features`). edges: (E, 2) adjacent superpoints;
-        strength: (E,) boundary size; same_region: (E,) bool; sizes: (S,) points per superpoint.
-    Long: one agglomeration loop whose heap and cluster state the steps share.
+        feats: per-superpoint features (:func:`superpoint_features`); sp: the superpoints (edges, boundary
+        strength, regions, sizes); error: the views' error rate (:func:`view_error_rate`).
     """
-    n = len(sizes)
-    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    rows = {i: (feats.hist[i], feats.cover[i], feats.known[i], feats.seen[i]) for i in range(n)}
-    # boundary between clusters: total strength and strength inside one region (one list shared by both ends)
-    bound: list[dict[int, list[float]]] = [dict() for _ in range(2 * n)]
-    for (a, b), s, r in zip(edges.tolist(), np.asarray(strength, float).tolist(), same_region.tolist()):
-        if a == b:
-            continue
-        cur = bound[a].setdefault(b, [0.0, 0.0])
-        cur[0] += s
-        cur[1] += s * float(r)
-        bound[b][a] = cur
+    same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
+    strength = np.asarray(sp.strength, dtype=np.float64)
+    score = _VoteScore(feats, config, error)
+    return agglomerate(sp.count, sp.edges, score, np.stack([strength, strength * same_region], axis=1), sp.sizes(),
+                       join=score.join)
 
-    def affinity(pairs: np.ndarray, f: VoteFeatures, idx: np.ndarray) -> np.ndarray:
-        s = np.array([bound[a][b][0] for a, b in pairs.tolist()])
-        r = np.array([bound[a][b][1] for a, b in pairs.tolist()])
-        return vote_affinity(f, idx, s, r, model)
 
-    pairs = np.array([(a, b) for a in range(n) for b in bound[a] if a < b], dtype=np.int64).reshape(-1, 2)
-    aff = affinity(pairs, feats, pairs) if len(pairs) else np.zeros(0)
-    heap = [(-float(f), int(a), int(b)) for (a, b), f in zip(pairs.tolist(), aff)]
-    heapq.heapify(heap)
-    current = {(int(a), int(b)): float(f) for (a, b), f in zip(pairs.tolist(), aff)}
-    alive = np.zeros(2 * n, dtype=bool)
-    alive[:n] = True
-    merges, values = [], []
-    nxt = n
-    while heap:
-        neg, a, b = heapq.heappop(heap)
-        if not (alive[a] and alive[b]) or current.get((a, b)) != -neg:
-            continue
-        c = nxt
-        nxt += 1
-        alive[a] = alive[b] = False
-        alive[c] = True
-        merges.append((a, b))
-        values.append(-neg)
-        ra, rb = rows.pop(a), rows.pop(b)
-        rows[c] = tuple(x + y for x, y in zip(ra, rb))
-        for old in (a, b):
-            for k, (s, r) in list(bound[old].items()):
-                if k in (a, b):
-                    continue
-                cur = bound[c].setdefault(k, [0.0, 0.0])
-                cur[0] += s
-                cur[1] += r
-                bound[k][c] = cur
-                del bound[k][old]
-            bound[old].clear()
-        others = sorted(bound[c])
-        if not others:
-            continue
-        block = VoteFeatures(*(np.stack([rows[x][j] for x in [c, *others]]) for j in range(4)),
-                             feats.segment_view, feats.kept_view)
-        idx = np.stack([np.arange(1, len(others) + 1), np.zeros(len(others), np.int64)], axis=1)
-        new = affinity(np.array([(k, c) for k in others]), block, idx)
-        for k, f in zip(others, new.tolist()):
-            current[(k, c)] = f
-            heapq.heappush(heap, (-f, k, c))
-    return MergeTree(n_leaves=n, merges=np.asarray(merges, dtype=np.int64).reshape(-1, 2),
-                     values=np.asarray(values, dtype=np.float64), sizes=np.asarray(sizes, np.int64))
+def vote_merge(ev: MaskEvidence, sp: Superpoints, config: GraphConfig) -> MergeResult:
+    """The votes mode: view partitions, the error rate, the merge tree, cut where the affinity falls below
+    ``vote_threshold``."""
+    parts = view_partitions(ev, config)
+    feats = superpoint_features(parts, sp.label, sp.count)
+    error = view_error_rate(feats, sp.edges, config)
+    same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
+    affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, config, error)
+    tree = vote_tree(feats, sp, config, error)
+    return MergeResult(tree=tree, affinity=affinity, cut=tree.cut(threshold=config.vote_threshold),
+                       stats={"evidence_edges": int(np.isfinite(affinity).sum()), "view_error": error})

@@ -144,25 +144,3 @@ def test_framed_views_fill_the_image_and_keep_the_pixel_point_maps():
         c = v.pixels[vis].astype(int)
         assert (c >= 0).all() and (c < v.index_map.shape[0]).all()
         assert (v.index_map[c[:, 1], c[:, 0]] >= 0).all()
-
-
-def test_evidence_benchmark_scores_perfect_masks_as_perfect(tmp_path):
-    """bench/bench_evidence.py with the perfect oracle: every visible part is found with IoU 1 (a grid prompt
-    lands on it and its whole-part candidate is exact), in both render variants."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("bench_evidence",
-                                                  Path(__file__).parents[1] / "bench" / "bench_evidence.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    xyz, inst = _two_boxes(np.random.default_rng(5))
-    for fill in (0.0, 0.9):
-        model, views = _oracle_on(xyz, inst, config=preset("graph").with_overrides(**{"render.framing": fill}))
-        model.segmenter.set_images([v.image for v in views[:2]])
-        for k, v in enumerate(views[:2]):
-            prompts = bench.grid_prompts(v.index_map, 10)
-            assert 20 <= len(prompts) <= 100
-            masks, _ = model.segmenter.predict(k, prompts)
-            ious = bench.best_part_ious(v, inst, masks.reshape(-1, *v.index_map.shape), 200)
-            assert len(ious) == 2 and min(ious) == 1.0

@@ -129,11 +129,11 @@ def _write_debug(folder: Path, result: PartResult) -> None:
         labels = groups_to_labels(groups, n)
         sheet = contact_sheet([part_overlay(v, labels) for v in views], labels=[v.name for v in views])
         save_png(folder / f"extended_{start}.png", sheet)
-    partitions = result.debug.get("partitions", {})
-    if partitions:        # what SAM said in each view, as the view-vote merge reads it
-        shown = [v for v in views if v.name in partitions]
-        save_png(folder / "partitions.png", contact_sheet([part_overlay(v, partitions[v.name]) for v in shown],
-                                                          labels=[v.name for v in shown]))
+    partitions = result.debug.get("partitions", {})       # view index -> labels
+    if partitions and views:        # what SAM said in each view, as the view-vote merge reads it
+        keys = sorted(partitions)
+        save_png(folder / "partitions.png", contact_sheet([part_overlay(views[k], partitions[k]) for k in keys],
+                                                          labels=[views[k].name for k in keys]))
     merged = contact_sheet([part_overlay(v, _in_views(result, result.part)) for v in views],
                            labels=[v.name for v in views])
     save_png(folder / "merged.png", merged)

@@ -38,7 +38,7 @@ from zerops.stages.grouping import GroupingStats, initial_groups
 from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.stages.merging import cleanup_labels, merge_groups, resolve_labels
 from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
-from zerops.stages.votemerge import view_partitions
+from zerops.stages.votemerge import view_labels
 
 
 class ZeroPS:
@@ -216,7 +216,7 @@ class ZeroPS:
                             seconds=run.seconds, decodes=run.gstats.decodes + run.estats.decodes, counts=run.counts,
                             views=views if keep_views else [], cached=run.cached, graph=graph,
                             debug={"initial": initial, "extended": groups, "grouping_stats": run.gstats,
-                                   "extension_stats": run.estats, "partitions": self._partitions(run)}
+                                   "extension_stats": run.estats, "partitions": view_labels(run.evidence, cfg.graph)}
                             if self.debug else {})
         if names is not None:
             t = time.perf_counter()
@@ -224,20 +224,6 @@ class ZeroPS:
             run.seconds["labeling"] = time.perf_counter() - t
         run.seconds["total"] = time.perf_counter() - t_all
         return result
-
-    def _partitions(self, run: "_Run") -> dict[str, np.ndarray]:
-        """Each view's partition as the view-vote merge reads it: view name → (N,) segment per point (−1:
-        unknown); empty without evidence (the spec's merging)."""
-        if run.evidence is None or not len(run.evidence):
-            return {}
-        g = self.config.graph
-        parts = view_partitions(run.evidence, g)
-        out = {}
-        for row, v in enumerate(parts.views):
-            seg = parts.segment[row]
-            _, dense = np.unique(seg, return_inverse=True)
-            out[run.views[int(v)].name] = np.where(seg >= 0, dense - int((seg < 0).any()), -1)
-        return out
 
     # ---- the stage cache: a miss (or no cache) is None; a cache that cannot be written is skipped
     def _cache_get(self, stage: str, run: "_Run") -> dict[str, np.ndarray] | None:

@@ -126,8 +126,6 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
     instance = np.asarray(instance, dtype=np.int64)
     members = ev.member_matrix()
     views = np.asarray(ev.views, dtype=np.int64)
-    prompts = np.asarray(ev.prompts, dtype=np.int64)
-    mscore = np.asarray(ev.scores, dtype=np.float64)
     for v, show in shown.items():
         show = np.asarray(show, bool)
         members[views == v] &= show[None]
@@ -137,6 +135,22 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
     inter = members.astype(np.float32) @ onehot                                     # (M, Q)
     size = members.sum(axis=1).astype(np.float64)
     part_size = {v: (np.asarray(s, bool)[:, None] * onehot).sum(axis=0) for v, s in shown.items()}
+    _score_candidates(ev, inter, size, part_size, prompt_part, prompt_view, shown, scores, graph,
+                      min_part_points)
+    scores.shown += int(sum((np.asarray(s, bool) & (instance >= 0)).sum() for s in shown.values()))
+    _score_partitions(view_partitions(ev, graph), instance, shown, pairs, scores)
+    return scores
+
+
+def _score_candidates(ev: MaskEvidence, inter: np.ndarray, size: np.ndarray,
+                      part_size: dict[int, np.ndarray], prompt_part: np.ndarray, prompt_view: np.ndarray,
+                      shown: dict[int, np.ndarray], scores: EvidenceScores, graph: GraphConfig,
+                      min_part_points: int) -> None:
+    """Recall per visible part and the chosen / best candidate per prompt (``inter`` (M, Q): shown points of
+    every mask in every part; ``size`` (M,); ``part_size``: view → (Q,) shown points per part)."""
+    views = np.asarray(ev.views, dtype=np.int64)
+    prompts = np.asarray(ev.prompts, dtype=np.int64)
+    mscore = np.asarray(ev.scores, dtype=np.float64)
     prompt_part = np.asarray(prompt_part, dtype=np.int64)
     prompt_view = np.asarray(prompt_view, dtype=np.int64)
     for v in sorted(shown):
@@ -166,8 +180,11 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
         ok = np.flatnonzero(mscore[js] >= graph.vote_min_score)
         scores.prompt_confident.append(bool(len(ok)))
         scores.prompt_chosen.append(float(iou[ok[np.argmin(size[js][ok])]]) if len(ok) else 0.0)
-    scores.shown += int(sum((np.asarray(s, bool) & (instance >= 0)).sum() for s in shown.values()))
-    parts = view_partitions(ev, graph)
+
+
+def _score_partitions(parts: Any, instance: np.ndarray, shown: dict[int, np.ndarray], pairs: np.ndarray,
+                      scores: EvidenceScores) -> None:
+    """Pair precision / recall of every view's partition and its votes on the point ``pairs``."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     a, b = pairs[:, 0], pairs[:, 1]
     labelled_pair = (instance[a] >= 0) & (instance[b] >= 0)
@@ -197,7 +214,6 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
     use = n_vote >= 2
     scores.view_pairs += float((n_vote[use] * (n_vote[use] - 1) / 2).sum())
     scores.disagreeing += float((n_together[use] * (n_vote[use] - n_together[use])).sum())
-    return scores
 
 
 def grid_prompts(index_map: np.ndarray, grid: int) -> tuple[list[PromptSet], np.ndarray]:

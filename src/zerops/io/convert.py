@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from zerops.errors import ZeropsError
+from zerops.io.convertout import check_apart, check_convert_out
 from zerops.io.files import check_regular, load_json
 from zerops.io.mesh import MESH_EXTENSIONS, check_container, texture_guard
 from zerops.io.outdir import atomic_folder
@@ -291,17 +292,6 @@ def sample_parts(parts: list[AssetPart], n_points: int, seed: int = 0,
 MAX_COORDINATE = 1e12
 
 
-def _overlap(out: Path, inputs: list[Path]) -> None:
-    """OUT may not be an input, hold one, or lie inside an input folder (``--overwrite`` would delete it)."""
-    target = Path(os.path.realpath(out))
-    for given in inputs:
-        src = Path(os.path.realpath(given))
-        if target == src or target in src.parents or src in target.parents:
-            how = "is" if target == src else "holds" if target in src.parents else "lies inside"
-            raise ZeropsError(f"--out {out} {how} the input {given}; convert never writes over what it reads: give "
-                              "an output folder apart from the asset")
-
-
 def _urdf_mesh_files(path: Path) -> list[Path]:
     """Every mesh file a URDF refers to (they may lie outside its folder: read, never written)."""
     from zerops.io.urdf import parse_urdf, resolve_mesh_path
@@ -309,43 +299,6 @@ def _urdf_mesh_files(path: Path) -> list[Path]:
     robot = parse_urdf(path)
     return [resolve_mesh_path(g.geometry.filename, path) for use in (robot.visuals, robot.collisions)
             for items in use.values() for g in items if g.geometry.kind == "mesh"]
-
-
-#: What ``convert`` writes into its shape folder; ``--overwrite`` replaces only a folder holding nothing else.
-CONVERT_NAMES = ("pc.ply", "label.npy", "meta.json")
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    """OUT must be new, empty, or (with ``overwrite``) a shape folder convert wrote: nothing but
-    :data:`CONVERT_NAMES` (and atomic_path's temporaries of them) and a ``meta.json`` naming zerops's converter.
-    Anything else is refused before any work, so ``--overwrite`` never deletes a file zerops did not write."""
-    from zerops.io.outdir import foreign_entries
-
-    if out.exists() and not out.is_dir():
-        raise ZeropsError(f"{out}: exists and is not a folder")
-    if not out.is_dir():
-        return
-    try:
-        names = os.listdir(out)
-        foreign = foreign_entries(out, CONVERT_NAMES)
-    except OSError as exc:
-        raise ZeropsError(f"--out {out}: cannot list the folder ({exc.strerror or exc})") from None
-    if not names:
-        return
-    if not overwrite:
-        raise ZeropsError(f"{out}: output folder exists and is not empty; use --overwrite to replace it")
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise ZeropsError(f"--out {out} holds files zerops convert did not write ({shown}); --overwrite replaces "
-                          f"only a shape folder holding nothing but {', '.join(CONVERT_NAMES)}; nothing was touched")
-    try:
-        meta = load_json(out / "meta.json")
-    except (OSError, ValueError, ZeropsError):
-        meta = None
-    if not isinstance(meta, dict) or meta.get("converter") != "zerops.io.convert":
-        raise ZeropsError(f"--out {out} is a shape folder zerops convert did not write (its meta.json does not "
-                          "name the converter zerops.io.convert); --overwrite replaces only convert's own folders; "
-                          "nothing was touched")
 
 
 def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: int = 10000, seed: int = 0,
@@ -370,10 +323,10 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ZeropsError(f"--seed must be a whole number >= 0, got {seed!r}")
     inputs = [Path(asset)] + ([Path(names)] if names is not None and Path(names).is_file() else [])
-    _overlap(out, inputs)
+    check_apart(out, inputs)
     if Path(asset).suffix.lower() == ".urdf" and Path(asset).is_file():
-        _overlap(out, _urdf_mesh_files(Path(asset)))
-    _check_out(out, overwrite)
+        check_apart(out, _urdf_mesh_files(Path(asset)))
+    check_convert_out(out, overwrite)
     pairs = parse_names(names)
     kind, parts = read_asset(asset, by=by, geometry=geometry)
     classes, part_class = part_classes(parts, pairs)
@@ -404,8 +357,8 @@ def convert_asset(asset: str | os.PathLike, out: str | os.PathLike, n_points: in
         "converter": "zerops.io.convert",
         "converter_version": CONVERTER_VERSION,
     }
-    _check_out(out, overwrite)
-    with atomic_folder(out, None, recheck=lambda: _check_out(out, overwrite)) as tmp:
+    check_convert_out(out, overwrite)
+    with atomic_folder(out, None, recheck=lambda: check_convert_out(out, overwrite)) as tmp:
         write_partnete_shape(tmp, xyz.astype(np.float32), rgb, part_class[part], part, meta)
     n_colors = len(np.unique(np.round(rgb * 255.0).astype(np.uint8), axis=0))
     return ConvertResult(out, int(n_points), len(parts), int((counts > 0).sum()), n_colors,

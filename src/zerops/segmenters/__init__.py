@@ -21,7 +21,7 @@ from zerops.segmenters.base import (
 #: The segmenters by name (lazy: a module is imported when its entry is first used).
 SEGMENTERS = Registry("segmenter", {"embedded": "zerops.segmenters.embedded:EmbeddedSam",
                                     "hf": "zerops.segmenters.hf:HFSam",
-                                    "oracle": "zerops.segmenters.oracle:oracle_segmenter"},
+                                    "oracle": "zerops.segmenters.choice:oracle_segmenter"},
                       args={"hf": ("model id or folder", True), "oracle": ("perfect|noisy-P|choice[-rule]", False)},
                       check=check_segmenter)
 

@@ -24,9 +24,9 @@ import numpy as np
 
 from zerops.errors import ZeropsError
 from zerops.segmenters.base import Segmenter
-from zerops.segmenters.oracle import image_digest, prompt_part, truth_pixels
+from zerops.segmenters.oracle import OracleSegmenter, image_digest, prompt_part, truth_pixels
 
-__all__ = ["CHOICE_RULES", "ChoiceSegmenter", "choose_candidates"]
+__all__ = ["CHOICE_RULES", "ChoiceSegmenter", "choose_candidates", "oracle_segmenter"]
 
 #: rule -> fixed candidate index (None: decided per prompt)
 CHOICE_RULES = {"best": None, "small": 0, "middle": 1, "large": 2, "score": None}
@@ -142,3 +142,13 @@ class ChoiceSegmenter(Segmenter):
             stability = stability.copy()
             stability[ok, pick[ok]] = 1.0
         return masks, new, stability
+
+
+def oracle_segmenter(preset: str | None = "perfect", device: str = "cpu", **options: Any) -> Segmenter:
+    """The ``oracle:`` registry entry: ``perfect`` / ``noisy-P`` (:class:`OracleSegmenter`) or ``choice`` /
+    ``choice-<rule>`` (:class:`~zerops.segmenters.choice.ChoiceSegmenter`: the embedded SAM's own candidates,
+    the choice among them made from the ground truth or by a fixed rule)."""
+    if preset is not None and (preset == "choice" or preset.startswith("choice-")):
+        options.pop("seed", None)
+        return ChoiceSegmenter(preset, device=device, **options)
+    return OracleSegmenter(preset, device=device, **options)

@@ -31,7 +31,7 @@ from scipy import ndimage
 from zerops.errors import ZeropsError
 from zerops.segmenters.base import Segmenter
 
-__all__ = ["OracleSegmenter", "oracle_segmenter", "parse_oracle_spec", "image_digest", "prompt_part", "truth_pixels"]
+__all__ = ["OracleSegmenter", "parse_oracle_spec", "image_digest", "prompt_part", "truth_pixels"]
 
 SCORES = (0.95, 0.9, 0.9)
 
@@ -194,14 +194,3 @@ class OracleSegmenter(Segmenter):
             return np.zeros_like(mask), 0.0
         return mask, score
 
-
-def oracle_segmenter(preset: str | None = "perfect", device: str = "cpu", **options: Any) -> Segmenter:
-    """The ``oracle:`` registry entry: ``perfect`` / ``noisy-P`` (:class:`OracleSegmenter`) or ``choice`` /
-    ``choice-<rule>`` (:class:`~zerops.segmenters.choice.ChoiceSegmenter`: the embedded SAM's own candidates,
-    the choice among them made from the ground truth or by a fixed rule)."""
-    if preset is not None and (preset == "choice" or preset.startswith("choice-")):
-        from zerops.segmenters.choice import ChoiceSegmenter
-
-        options.pop("seed", None)
-        return ChoiceSegmenter(preset, device=device, **options)
-    return OracleSegmenter(preset, device=device, **options)

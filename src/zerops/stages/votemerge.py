@@ -101,6 +101,19 @@ def view_partitions(ev: MaskEvidence, config: GraphConfig) -> ViewPartitions:
                           members[kept] if kept else np.zeros((0, n), bool), np.asarray(seg_view, dtype=np.int64))
 
 
+def view_labels(ev: MaskEvidence | None, config: GraphConfig) -> dict[int, np.ndarray]:
+    """Each view's partition (:func:`view_partitions`) as view index → (N,) segment 0..K−1 per point (−1:
+    unknown); empty without evidence (for ``--debug`` drawings)."""
+    if ev is None or not len(ev):
+        return {}
+    parts = view_partitions(ev, config)
+    out = {}
+    for row, v in enumerate(parts.views):
+        _, dense = np.unique(parts.segment[row], return_inverse=True)
+        out[int(v)] = np.where(parts.segment[row] >= 0, dense - int((parts.segment[row] < 0).any()), -1)
+    return out
+
+
 @dataclass
 class VoteFeatures:
     """Per cluster (rows): seen points per segment (T columns) and per kept mask (K columns), per view

@@ -89,6 +89,21 @@ def _check(rc: int, err: str, caught: list, label: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("zerops: error: "), (label, err)
 
 
+def _timed_case(cli, argv: list, label: str) -> tuple[int, str, str, list]:
+    """Run one CLI case under the SIGALRM budget (the caller installs the handler raising CaseTimeout);
+    (exit code, stdout, stderr, warnings caught)."""
+    signal.setitimer(signal.ITIMER_REAL, PER_CASE_S)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rc, out, err = cli(*argv)
+    except CaseTimeout:
+        pytest.fail(f"{label} ran longer than {PER_CASE_S} s")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return rc, out, err, caught
+
+
 def test_fuzzed_inputs_end_in_exit_0_or_one_error_line(cli, tmp_path):
     bases = _bases(tmp_path)
     shape = one_shape_dataset(tmp_path / "data", n=300)
@@ -114,16 +129,8 @@ def test_fuzzed_inputs_end_in_exit_0_or_one_error_line(cli, tmp_path):
                 path.write_bytes(mutate(bases[kind], rng))
                 argv = ["render", path, "--out", work / "out", "--image-size", "16", "--views", "partslip10",
                         "--points", "200"]
-            signal.setitimer(signal.ITIMER_REAL, PER_CASE_S)
             t0 = time.perf_counter()
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    rc, out, err = cli(*argv)
-            except CaseTimeout:
-                pytest.fail(f"case {case} ({kind}) ran longer than {PER_CASE_S} s")
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            rc, out, err, caught = _timed_case(cli, argv, f"case {case} ({kind})")
             assert time.perf_counter() - t0 < PER_CASE_S
             _check(rc, err, caught, f"case {case} ({kind})")
             if rc == 0:                                     # a success wrote its result and said where
@@ -271,15 +278,7 @@ def test_round_two_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
                 shutil.rmtree(result / extra, ignore_errors=True) if extra == "export" else \
                     (result / extra).unlink(missing_ok=True)
             argv, family = _round_two_case(case, rng, tmp_path, shape, result)
-            signal.setitimer(signal.ITIMER_REAL, PER_CASE_S)
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    rc, _, err = cli(*argv)
-            except CaseTimeout:
-                pytest.fail(f"case {case} ({family}) ran longer than {PER_CASE_S} s")
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            rc, _, err, caught = _timed_case(cli, argv, f"case {case} ({family})")
             _check(rc, err, caught, f"case {case} ({family}): {argv}")
             seen.setdefault(family, {0: 0, 2: 0})[rc] += 1
             shutil.rmtree(tmp_path / f"r2case{case}")
@@ -427,15 +426,7 @@ def test_round_three_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
             family = "special files" if case % 2 == 0 else "npz members and dtypes"
             argv, what = (_special_case(case // 2, rng, work) if family == "special files" else
                           _member_case(case // 2, rng, work, shape))
-            signal.setitimer(signal.ITIMER_REAL, PER_CASE_S)
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    rc, _, err = cli(*argv)
-            except CaseTimeout:
-                pytest.fail(f"case {case} ({what}) ran longer than {PER_CASE_S} s")
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            rc, _, err, caught = _timed_case(cli, argv, f"case {case} ({what})")
             _check(rc, err, caught, f"case {case} ({what}): {argv}")
             # a FIFO or socket in the asset's folder is refused; a link out to /dev is outside the folder
             # trimesh reads from (never opened), and an image no primitive samples is never opened

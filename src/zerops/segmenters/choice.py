@@ -122,17 +122,20 @@ class ChoiceSegmenter(Segmenter):
         return self.inner.embedding(view)
 
     def _decode(self, view: int, points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        masks, scores, _ = self._decode_stability(view, points, labels, None)
-        return masks, scores
+        return self._rescored(view, points, labels, None)[:2]
 
-    def _decode_stability(self, view: int, points: np.ndarray, labels: np.ndarray, offset: float | None,
-                          min_score: float | None = None,
-                          min_stability: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _decode_stability(self, view, points, labels, offset, min_score=None, min_stability=None):
+        """The inner model's candidates and stability; no floors (every candidate is needed to choose)."""
+        return self._rescored(view, points, labels, offset)
+
+    def _rescored(self, view: int, points: np.ndarray, labels: np.ndarray,
+                  offset: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """masks (B, 3, H, W), scores (B, 3) with the chosen candidate at 1 and the others at 0, stability."""
         sets = [(p, lab) for p, lab in zip(points, labels)]
         if offset is None:
             masks, scores = self.inner.predict(view, sets)
             stability = None
-        else:            # every candidate is needed to choose: no floors inside
+        else:
             masks, scores, stability = self.inner.predict_with_stability(view, sets, offset=offset)
         pick = choose_candidates(masks, scores, self.rule, self._parts[view], points, labels)
         new = np.zeros_like(scores)

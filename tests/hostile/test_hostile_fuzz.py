@@ -89,6 +89,20 @@ def _check(rc: int, err: str, caught: list, label: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("zerops: error: "), (label, err)
 
 
+@pytest.fixture
+def case_alarm():
+    """SIGALRM raises CaseTimeout while the test runs (each case arms it through :func:`_timed_case`); the
+    caller's handler and a cleared timer are restored afterwards."""
+    def alarm(signum, frame):
+        raise CaseTimeout()
+    old = signal.signal(signal.SIGALRM, alarm)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def _timed_case(cli, argv: list, label: str) -> tuple[int, str, str, list]:
     """Run one CLI case under the SIGALRM budget (the caller installs the handler raising CaseTimeout);
     (exit code, stdout, stderr, warnings caught)."""
@@ -104,7 +118,7 @@ def _timed_case(cli, argv: list, label: str) -> tuple[int, str, str, list]:
     return rc, out, err, caught
 
 
-def test_fuzzed_inputs_end_in_exit_0_or_one_error_line(cli, tmp_path):
+def test_fuzzed_inputs_end_in_exit_0_or_one_error_line(cli, tmp_path, case_alarm):
     bases = _bases(tmp_path)
     shape = one_shape_dataset(tmp_path / "data", n=300)
     label = (shape / "label.npy").read_bytes()
@@ -112,35 +126,28 @@ def test_fuzzed_inputs_end_in_exit_0_or_one_error_line(cli, tmp_path):
     kinds = list(bases) + ["label.npy"]
     outcomes = {0: 0, 2: 0}
 
-    def alarm(signum, frame):
-        raise CaseTimeout()
-    old = signal.signal(signal.SIGALRM, alarm)
     t_all = time.perf_counter()
-    try:
-        for case in range(CASES):
-            kind = kinds[case % len(kinds)]
-            work = tmp_path / f"case{case}"
-            work.mkdir()
-            if kind == "label.npy":
-                (shape / "label.npy").write_bytes(mutate(label, rng))
-                argv = ["eval", tmp_path / "data", "--out", work / "ev", "--method", "oracle", "--quiet"]
-            else:
-                path = work / kind
-                path.write_bytes(mutate(bases[kind], rng))
-                argv = ["render", path, "--out", work / "out", "--image-size", "16", "--views", "partslip10",
-                        "--points", "200"]
-            t0 = time.perf_counter()
-            rc, out, err, caught = _timed_case(cli, argv, f"case {case} ({kind})")
-            assert time.perf_counter() - t0 < PER_CASE_S
-            _check(rc, err, caught, f"case {case} ({kind})")
-            if rc == 0:                                     # a success wrote its result and said where
-                written = work / "ev" / "report.md" if kind == "label.npy" else work / "out" / "views.png"
-                assert written.is_file() and str(written) in out, (case, kind, out)
-            outcomes[rc] += 1
-            shutil.rmtree(work)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    for case in range(CASES):
+        kind = kinds[case % len(kinds)]
+        work = tmp_path / f"case{case}"
+        work.mkdir()
+        if kind == "label.npy":
+            (shape / "label.npy").write_bytes(mutate(label, rng))
+            argv = ["eval", tmp_path / "data", "--out", work / "ev", "--method", "oracle", "--quiet"]
+        else:
+            path = work / kind
+            path.write_bytes(mutate(bases[kind], rng))
+            argv = ["render", path, "--out", work / "out", "--image-size", "16", "--views", "partslip10",
+                    "--points", "200"]
+        t0 = time.perf_counter()
+        rc, out, err, caught = _timed_case(cli, argv, f"case {case} ({kind})")
+        assert time.perf_counter() - t0 < PER_CASE_S
+        _check(rc, err, caught, f"case {case} ({kind})")
+        if rc == 0:                                     # a success wrote its result and said where
+            written = work / "ev" / "report.md" if kind == "label.npy" else work / "out" / "views.png"
+            assert written.is_file() and str(written) in out, (case, kind, out)
+        outcomes[rc] += 1
+        shutil.rmtree(work)
     assert outcomes[2] > CASES // 4, outcomes          # the mutations do reach the checks
     assert time.perf_counter() - t_all < 120
 
@@ -246,7 +253,7 @@ def _round_two_case(case: int, rng, tmp_path, shape, result) -> tuple[list, str]
     return ["convert", work / "asset" / "r.urdf", "--out", work / "out", "--points", "300"], family
 
 
-def test_round_two_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
+def test_round_two_families_end_in_exit_0_or_one_error_line(cli, tmp_path, case_alarm):
     """Issue #20: compressed bombs (cloud, label.npz, parts.npz, summary points), deep JSON, PLY headers past
     64 KiB and hostile URDF numbers and paths; seeded, each case within 10 s, peak memory growing < 1 GB."""
     import resource
@@ -262,29 +269,22 @@ def test_round_two_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seen: dict[str, dict[int, int]] = {}
 
-    def alarm(signum, frame):
-        raise CaseTimeout()
-    old = signal.signal(signal.SIGALRM, alarm)
     t_all = time.perf_counter()
-    try:
-        for case in range(ROUND_TWO_CASES):
-            for p in (shape / "label.npz",):
-                p.unlink(missing_ok=True)
-            (shape / "label.npy").write_bytes(label)
-            (shape / "meta.json").write_bytes(meta)
-            (result / "parts.npz").write_bytes(parts)
-            (result / "summary.json").write_bytes(summary)
-            for extra in ("viewer.html", "export"):
-                shutil.rmtree(result / extra, ignore_errors=True) if extra == "export" else \
-                    (result / extra).unlink(missing_ok=True)
-            argv, family = _round_two_case(case, rng, tmp_path, shape, result)
-            rc, _, err, caught = _timed_case(cli, argv, f"case {case} ({family})")
-            _check(rc, err, caught, f"case {case} ({family}): {argv}")
-            seen.setdefault(family, {0: 0, 2: 0})[rc] += 1
-            shutil.rmtree(tmp_path / f"r2case{case}")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    for case in range(ROUND_TWO_CASES):
+        for p in (shape / "label.npz",):
+            p.unlink(missing_ok=True)
+        (shape / "label.npy").write_bytes(label)
+        (shape / "meta.json").write_bytes(meta)
+        (result / "parts.npz").write_bytes(parts)
+        (result / "summary.json").write_bytes(summary)
+        for extra in ("viewer.html", "export"):
+            shutil.rmtree(result / extra, ignore_errors=True) if extra == "export" else \
+                (result / extra).unlink(missing_ok=True)
+        argv, family = _round_two_case(case, rng, tmp_path, shape, result)
+        rc, _, err, caught = _timed_case(cli, argv, f"case {case} ({family})")
+        _check(rc, err, caught, f"case {case} ({family}): {argv}")
+        seen.setdefault(family, {0: 0, 2: 0})[rc] += 1
+        shutil.rmtree(tmp_path / f"r2case{case}")
     assert len(seen) == 8 and all(v[2] > 0 for k, v in seen.items() if k != "urdf paths"), seen
     assert seen["urdf paths"][0] > 0, seen             # a mesh outside the asset's folder is read (see README)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
@@ -403,7 +403,7 @@ def _member_case(case: int, rng, work, shape) -> tuple[list, str]:
 ROUND_THREE_CASES = 60
 
 
-def test_round_three_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
+def test_round_three_families_end_in_exit_0_or_one_error_line(cli, tmp_path, case_alarm):
     """Issue #26: special files named from inside other files (FIFO, socket, folder, device, a link to a FIFO;
     named by mtllib, map_Kd, glTF buffers and images, URDF meshes; an image no primitive samples is never
     opened), npz member names and array dtypes (dates,
@@ -413,31 +413,24 @@ def test_round_three_families_end_in_exit_0_or_one_error_line(cli, tmp_path):
     rng = np.random.default_rng(26)
     seen: dict[str, dict[int, int]] = {}
 
-    def alarm(signum, frame):
-        raise CaseTimeout()
-    old = signal.signal(signal.SIGALRM, alarm)
     t_all = time.perf_counter()
-    try:
-        for case in range(ROUND_THREE_CASES):
-            (shape / "label.npz").unlink(missing_ok=True)
-            (shape / "label.npy").write_bytes(label)
-            work = tmp_path / f"r3case{case}"
-            work.mkdir()
-            family = "special files" if case % 2 == 0 else "npz members and dtypes"
-            argv, what = (_special_case(case // 2, rng, work) if family == "special files" else
-                          _member_case(case // 2, rng, work, shape))
-            rc, _, err, caught = _timed_case(cli, argv, f"case {case} ({what})")
-            _check(rc, err, caught, f"case {case} ({what}): {argv}")
-            # a FIFO or socket in the asset's folder is refused; a link out to /dev is outside the folder
-            # trimesh reads from (never opened), and an image no primitive samples is never opened
-            if family == "special files" and what.split(" -> ")[1] in ("fifo", "socket", "link to fifo") and \
-                    "gltf image" not in what:
-                assert rc == 2 and "zerops reads only regular files" in err, (what, err)
-            seen.setdefault(family, {0: 0, 2: 0})[rc] += 1
-            shutil.rmtree(work)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    for case in range(ROUND_THREE_CASES):
+        (shape / "label.npz").unlink(missing_ok=True)
+        (shape / "label.npy").write_bytes(label)
+        work = tmp_path / f"r3case{case}"
+        work.mkdir()
+        family = "special files" if case % 2 == 0 else "npz members and dtypes"
+        argv, what = (_special_case(case // 2, rng, work) if family == "special files" else
+                      _member_case(case // 2, rng, work, shape))
+        rc, _, err, caught = _timed_case(cli, argv, f"case {case} ({what})")
+        _check(rc, err, caught, f"case {case} ({what}): {argv}")
+        # a FIFO or socket in the asset's folder is refused; a link out to /dev is outside the folder
+        # trimesh reads from (never opened), and an image no primitive samples is never opened
+        if family == "special files" and what.split(" -> ")[1] in ("fifo", "socket", "link to fifo") and \
+                "gltf image" not in what:
+            assert rc == 2 and "zerops reads only regular files" in err, (what, err)
+        seen.setdefault(family, {0: 0, 2: 0})[rc] += 1
+        shutil.rmtree(work)
     assert seen["special files"][2] > 10 and seen["npz members and dtypes"][0] > 0, seen
     assert seen["npz members and dtypes"][2] > 5, seen
     assert time.perf_counter() - t_all < 90

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from zerops.config import GraphConfig, RenderConfig, preset
+from zerops.config import GraphConfig, RenderConfig, SuperpointConfig, SupportConfig, preset
 from zerops.render.renderer import Renderer, normalize
 from zerops.stages.evidence import MaskEvidence, edge_affinity, pack_evidence, superpoint_evidence, unpack_evidence
 from zerops.stages.partgraph import build_part_graph, graph_parts
@@ -29,7 +29,7 @@ def _two_boxes_at_right_angle(rng):
 def test_superpoints_split_at_the_crease_and_respect_the_size_cap():
     rng = np.random.default_rng(0)
     xyz, which = _two_boxes_at_right_angle(rng)
-    sp = compute_superpoints(xyz, None, GraphConfig(size_fraction=0.02, min_size=10))
+    sp = compute_superpoints(xyz, None, SuperpointConfig(size_fraction=0.02, min_size=10))
     cap = int(round(0.02 * len(xyz)))
     assert sp.sizes().max() <= cap
     assert (sp.label >= 0).all() and sp.count == len(sp.region)
@@ -156,7 +156,8 @@ def test_sam_evidence_overrides_geometry_where_it_is_confident():
     assert {int(np.bincount(left[part == k]).argmax()) for k in (0, 1)} == {0, 1}
     # with the whole-sheet mask as confident as the half (and counted: no size down-weighting), the threshold
     # cut keeps the sheet whole, and a threshold above the halves' affinity splits it
-    whole = GraphConfig(enabled=True, merge="support", size_power=0.0, cut="threshold", threshold=0.4)
+    whole = GraphConfig(enabled=True, merge="support", support=SupportConfig(size_power=0.0), cut="threshold",
+                        threshold=0.4)
     graph = build_part_graph(xyz, None, evidence(False), whole)
     assert np.mean(graph_parts(graph, whole) == 0) > 0.97                # one part (+ isolated strays)
     assert np.mean(graph.parts(threshold=0.3) == 0) > 0.97
@@ -240,7 +241,7 @@ def test_build_config_reads_graph_switches_and_typed_overrides():
     cfg = build_config(granularity=0.7, shading="none", overrides=["graph.prior=0", "grouping.n_prompts=32",
                                                                    "extension.enabled=false"])
     assert cfg.graph.cut == "threshold" and cfg.graph.threshold == 0.7
-    assert cfg.render.shading == "none" and cfg.graph.prior == 0.0
+    assert cfg.render.shading == "none" and cfg.graph.support.prior == 0.0
     assert cfg.grouping.n_prompts == 32 and cfg.extension.enabled is False
     assert build_config(n_parts=5).graph.n_parts == 5
 
@@ -273,7 +274,7 @@ def test_view_votes_split_a_region_that_every_view_cuts_and_join_regions_that_vi
         m[:, 1] = True                                  # … or the whole object (0.95)
         ev.add_view_masks(v, m, np.full((2, 2), 0.95), SimpleNamespace(seen=seen, pixels=pix), "groups",
                           min_score=0.5, won_pixels=True)
-    parts = view_partitions(ev, GraphConfig())
+    parts = view_partitions(ev, GraphConfig().votes)
     assert len(parts.segment_view) == 8                  # two segments per view, the whole-object masks unused
     assert (parts.segment[0][left] == parts.segment[0][left][0]).all()
     assert (parts.segment[0][left] != parts.segment[0][~left][0]).all()

@@ -1,4 +1,4 @@
-"""Every threshold of the graph stage comes from GraphConfig (issue #25): the stage functions have no
+"""Every threshold of the graph stage comes from GraphConfig and its sections (issue #25): the stage functions have no
 numeric defaults of their own, the default pipeline's calls read every setting of their merge mode, changing
 a setting changes the result, and the evidence floor is one rule for every segmenter."""
 from __future__ import annotations
@@ -43,15 +43,19 @@ def test_graph_stage_functions_have_no_numeric_defaults():
 
 
 class _Recording:
-    """A GraphConfig that records which settings are read."""
+    """A GraphConfig (or one of its sections) that records which settings are read, as dotted names."""
 
-    def __init__(self, config: GraphConfig) -> None:
+    def __init__(self, config, prefix: str = "", read: set | None = None) -> None:
         object.__setattr__(self, "_config", config)
-        object.__setattr__(self, "read", set())
+        object.__setattr__(self, "_prefix", prefix)
+        object.__setattr__(self, "read", set() if read is None else read)
 
     def __getattr__(self, name):
-        self.read.add(name)
-        return getattr(self._config, name)
+        value = getattr(self._config, name)
+        if hasattr(value, "__dataclass_fields__"):
+            return _Recording(value, f"{self._prefix}{name}.", self.read)
+        self.read.add(self._prefix + name)
+        return value
 
 
 def _sheet_evidence(score: float = 0.95):
@@ -76,29 +80,30 @@ def test_the_default_graph_stage_reads_every_setting_of_its_merge_mode(merge):
     config = replace(preset("graph").graph, merge=merge)
     rec = _Recording(config)
     build_part_graph(xyz, None, ev, rec).parts()
-    names = {f.name for f in fields(GraphConfig)}
-    votes = {n for n in names if n.startswith("vote_")}
-    support = {"size_power", "prior", "regions_first", "cut_margin", "support_max_share", "join_regions",
-               "support_prior", "evidence_min_seen", "affinity_power", "support_min_visible",
-               "support_prior_views", "support_partial_prior"}
+    section = {name: {f"{name}.{f.name}" for f in fields(getattr(config, name))}
+               for name in ("superpoints", "votes", "support")}
     assert {"merge", "min_part"} <= rec.read
-    assert (votes if merge == "votes" else support) <= rec.read
-    assert not (support if merge == "votes" else votes) & rec.read      # the other mode's settings: unread
+    assert section["superpoints"] <= rec.read
+    assert section[merge] <= rec.read
+    other = "support" if merge == "votes" else "votes"
+    assert not section[other] & rec.read                 # the other mode's settings: unread
 
 
 def test_changing_a_vote_setting_changes_the_merge():
     xyz, ev, left = _sheet_evidence()
     base = GraphConfig(enabled=True)
-    assert len(view_partitions(ev, base).segment_view) == 8
-    assert len(view_partitions(ev, replace(base, vote_min_points=10 ** 6)).segment_view) == 0
-    assert len(view_partitions(ev, replace(base, vote_min_score=0.96)).segment_view) == 0
+    votes = base.votes
+    assert len(view_partitions(ev, votes).segment_view) == 8
+    assert len(view_partitions(ev, replace(votes, min_points=10 ** 6)).segment_view) == 0
+    assert len(view_partitions(ev, replace(votes, min_score=0.96)).segment_view) == 0
     assert build_part_graph(xyz, None, ev, base).merge.stats["view_error"] <= 0.06
-    assert build_part_graph(xyz, None, ev, replace(base, vote_min_error=0.4)).merge.stats["view_error"] == 0.4
+    assert build_part_graph(xyz, None, ev, replace(base, votes=replace(votes, min_error=0.4))
+                            ).merge.stats["view_error"] == 0.4
     split = graph_parts(build_part_graph(xyz, None, ev, base), base)
     major_left, major_right = np.bincount(split[left]).argmax(), np.bincount(split[~left]).argmax()
     assert major_left != major_right and np.mean(split[left] == major_left) > 0.97
     # candidates under 2000 seen points are ignored: only the whole-sheet masks are left, the sheet stays whole
-    blind = replace(base, vote_min_points=2000)
+    blind = replace(base, votes=replace(votes, min_points=2000))
     whole = graph_parts(build_part_graph(xyz, None, ev, blind), blind)
     assert np.mean(whole == 0) > 0.97 and np.mean(split == 0) < 0.7
 
@@ -137,3 +142,24 @@ def test_the_evidence_floor_is_the_same_for_the_oracle_segmenter():
         counts[floor] = model.segment(PointCloud(xyz, None, None), keep_views=False).counts
     assert counts[0.5]["decodes_groups"] == counts[0.92]["decodes_groups"]
     assert 0 < counts[0.92]["evidence_masks"] < counts[0.5]["evidence_masks"]
+
+
+def test_every_graph_setting_has_one_section_and_the_flat_names_still_work():
+    """The sections split the old flat ``graph.*`` names one to one: every alias names a distinct sectioned
+    setting, every sectioned setting of the three sections has its old name, and both spellings set it."""
+    from zerops.config import GRAPH_ALIASES
+    from zerops.options import parse_overrides
+
+    cfg = preset("graph")
+    targets = list(GRAPH_ALIASES.values())
+    assert len(set(targets)) == len(targets)
+    sectioned = {f"graph.{s}.{f.name}" for s in ("superpoints", "votes", "support")
+                 for f in fields(getattr(cfg.graph, s))}
+    assert set(targets) == sectioned
+    for old, new in (("graph.vote_min_score", 0.8), ("graph.votes.min_score", 0.8)):
+        assert cfg.with_overrides(**{old: new}).graph.votes.min_score == 0.8
+    moved = cfg.with_overrides(**parse_overrides(["graph.support_prior=0.2", "graph.superpoints.edge_k=5",
+                                                  "graph.prior=0"], cfg))
+    assert (moved.graph.support.cut_prior, moved.graph.superpoints.edge_k, moved.graph.support.prior) == (0.2, 5, 0.0)
+    assert moved.graph.votes == cfg.graph.votes                       # the other sections are untouched
+    assert cfg.to_dict()["graph"]["votes"]["min_score"] == 0.9

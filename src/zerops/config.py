@@ -5,11 +5,10 @@ safeguards; ``preset("literal")`` is the paper word for word; ``preset("graph")`
 """
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from zerops.configcheck import NONNEG, POS, SHARE, UNIT, K, Range, check, check_sections, number
 from zerops.errors import ZeropsError
 from zerops.limits import MAX_IMAGE_SIZE, MAX_POINTS, MAX_SPLAT_RADIUS
 
@@ -22,70 +21,6 @@ GRAPH_CUTS = ("auto", "threshold")
 PROMPT_STYLES = ("names", "of-category")
 CONFIDENCE_RULES = ("votes", "one")
 GRAPH_MERGES = ("votes", "support")
-
-
-@dataclass(frozen=True)
-class _Range:
-    """A closed (or, where ``lo_open`` / ``hi_open``, open) interval a number setting must lie in."""
-
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-
-    def holds(self, v: float) -> bool:
-        return ((self.lo is None or (v > self.lo if self.lo_open else v >= self.lo))
-                and (self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)))
-
-    def __str__(self) -> str:
-        def num(x: float | None) -> str:
-            return str(int(x)) if x is not None and float(x).is_integer() else f"{x:g}"
-        if self.hi is None:
-            return f"{'>' if self.lo_open else '>='} {num(self.lo)}"
-        return f"in {'(' if self.lo_open else '['}{num(self.lo)}, {num(self.hi)}{')' if self.hi_open else ']'}"
-
-
-_UNIT = _Range(0, 1)                 # a share or a score
-_SHARE = _Range(0, 1, lo_open=True)  # a positive share
-_POS = _Range(0, None, lo_open=True)
-_NONNEG = _Range(0)
-_K = _Range(1, 256)                  # neighbour counts (k-NN work and memory grow with k)
-
-
-def _number(section: str, name: str, value: Any, kind: type) -> int | float:
-    """``value`` as ``kind`` (int: a whole number, bools refused; float: a finite real), else ZeropsError."""
-    if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real) or getattr(value, "shape", ()) != ():
-        raise ZeropsError(f"{section}{name} must be a {'whole ' if kind is int else ''}number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ZeropsError(f"{section}{name} must be a finite number, got {value!r}")
-    if kind is int:
-        if float(value) != int(value):
-            raise ZeropsError(f"{section}{name} must be a whole number, got {value!r}")
-        return int(value)
-    return float(value)
-
-
-def _check(obj: Any, section: str, rules: dict[str, Any]) -> None:
-    """Check (and normalise: numpy scalars and whole floats to int, ints to float) every field of a frozen
-    config section against its default's type and ``rules`` (a :class:`_Range` or a tuple of choices);
-    a bad value raises one ZeropsError line naming ``section.field``."""
-    prefix = f"{section}." if section else ""
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        default = f.default if f.default is not MISSING else None
-        rule = rules.get(f.name)
-        if isinstance(default, bool):
-            if not isinstance(value, bool) and type(value).__name__ not in ("bool_", "bool"):
-                raise ZeropsError(f"{prefix}{f.name} must be true or false, got {value!r}")
-            value = bool(value)
-        elif isinstance(rule, tuple):
-            if value not in rule:
-                raise ZeropsError(f"unknown {prefix}{f.name} {value!r}: use {' or '.join(rule)}")
-        elif isinstance(default, (int, float)) or (rule is not None and value is not None):
-            value = _number(prefix, f.name, value, int if isinstance(default, int) else float)
-            if isinstance(rule, _Range) and not rule.holds(value):
-                raise ZeropsError(f"{prefix}{f.name} must be {rule}, got {value!r}")
-        object.__setattr__(obj, f.name, value)
 
 
 @dataclass(frozen=True)
@@ -115,24 +50,24 @@ class RenderConfig:
     start_fraction: float = 0.4      # angular layouts start from this share of their views (farthest first)
 
     def __post_init__(self) -> None:
-        _check(self, "render", dict(
-            image_size=_Range(16, MAX_IMAGE_SIZE), distance=_Range(1, 1000, lo_open=True),
-            fov_deg=_Range(0, 180, True, True), znear=_POS, point_radius=_Range(0, MAX_SPLAT_RADIUS, lo_open=True),
-            min_point_radius=_Range(0, MAX_SPLAT_RADIUS), radius_scale=_Range(0, 100, lo_open=True),
-            radius_neighbors=_K,
-            max_radius_ratio=_Range(1, 1000), normal_neighbors=_Range(3, 256), seen_tolerance=_Range(0, 100),
-            shading=SHADINGS, albedo=_UNIT, ambient=_UNIT, view_neighbors=_Range(1, 100), start_fraction=_SHARE,
-            framing=_UNIT))
+        check(self, "render", dict(
+            image_size=Range(16, MAX_IMAGE_SIZE), distance=Range(1, 1000, lo_open=True),
+            fov_deg=Range(0, 180, True, True), znear=POS, point_radius=Range(0, MAX_SPLAT_RADIUS, lo_open=True),
+            min_point_radius=Range(0, MAX_SPLAT_RADIUS), radius_scale=Range(0, 100, lo_open=True),
+            radius_neighbors=K,
+            max_radius_ratio=Range(1, 1000), normal_neighbors=Range(3, 256), seen_tolerance=Range(0, 100),
+            shading=SHADINGS, albedo=UNIT, ambient=UNIT, view_neighbors=Range(1, 100), start_fraction=SHARE,
+            framing=UNIT))
         if not self.znear < self.distance - 1:
             raise ZeropsError(f"render.znear must be in (0, distance - 1), got {self.znear!r}")
         if not isinstance(self.views, str) and not hasattr(self.views, "__len__") and not hasattr(self.views, "views"):
             raise ZeropsError(f"render.views must be a layout name, a layout or a list of views, got {self.views!r}")
-        for name, n, kind, rule in (("background", 3, int, _Range(0, 255)),
-                                    ("light_offset", 2, float, _Range(-10, 10))):
+        for name, n, kind, rule in (("background", 3, int, Range(0, 255)),
+                                    ("light_offset", 2, float, Range(-10, 10))):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
                 raise ZeropsError(f"render.{name} must be {n} numbers, got {value!r}")
-            value = tuple(_number("render.", name, v, kind) for v in value)
+            value = tuple(number("render.", name, v, kind) for v in value)
             if not all(rule.holds(v) for v in value):
                 raise ZeropsError(f"render.{name} must be {n} numbers {rule}, got {value!r}")
             object.__setattr__(self, name, value)
@@ -158,11 +93,11 @@ class GroupingConfig:
     prompt_views: str = "start"      # start: prompt the layout's start views (the spec) | all: every view
 
     def __post_init__(self) -> None:
-        _check(self, "grouping", dict(
-            n_prompts=_Range(1, 100_000), pred_iou_thresh=_UNIT, stability_score_thresh=_UNIT,
-            box_nms_thresh=_UNIT, min_mask_area=_Range(0, MAX_IMAGE_SIZE ** 2), max_object_fraction=_SHARE,
-            dbscan_eps=_Range(0, 2, lo_open=True), dbscan_min_points=_Range(1, 1000), eps_spacing_factor=_Range(0, 100),
-            lift_margin=_Range(0, 10), batch_size=_Range(1, 4096), prompt_views=("start", "all")))
+        check(self, "grouping", dict(
+            n_prompts=Range(1, 100_000), pred_iou_thresh=UNIT, stability_score_thresh=UNIT,
+            box_nms_thresh=UNIT, min_mask_area=Range(0, MAX_IMAGE_SIZE ** 2), max_object_fraction=SHARE,
+            dbscan_eps=Range(0, 2, lo_open=True), dbscan_min_points=Range(1, 1000), eps_spacing_factor=Range(0, 100),
+            lift_margin=Range(0, 10), batch_size=Range(1, 4096), prompt_views=("start", "all")))
 
 
 @dataclass(frozen=True)
@@ -187,10 +122,10 @@ class ExtensionConfig:
     stop_when_stable: bool = False   # fast preset: skip a start view's next pass when its last grew nothing
 
     def __post_init__(self) -> None:
-        _check(self, "extension", dict(
-            passes=_Range(0, 100), min_visible_fraction=_UNIT, n_fps_prompts=_Range(0, 64), min_pred_iou=_UNIT,
-            mask_choice=MASK_CHOICES, max_object_fraction=_SHARE, interior_prompts=_UNIT, interior_neighbors=_K,
-            min_overlap=_UNIT, max_growth=_Range(0, 1e6)))
+        check(self, "extension", dict(
+            passes=Range(0, 100), min_visible_fraction=UNIT, n_fps_prompts=Range(0, 64), min_pred_iou=UNIT,
+            mask_choice=MASK_CHOICES, max_object_fraction=SHARE, interior_prompts=UNIT, interior_neighbors=K,
+            min_overlap=UNIT, max_growth=Range(0, 1e6)))
 
 
 @dataclass(frozen=True)
@@ -201,23 +136,14 @@ class MergingConfig:
     fill_unassigned: bool = False    # 1-NN fill of -1 points, for display only
 
     def __post_init__(self) -> None:
-        _check(self, "merging", dict(iou_threshold=_Range(0, 1, hi_open=True)))
+        check(self, "merging", dict(iou_threshold=Range(0, 1, hi_open=True)))
 
 
 @dataclass(frozen=True)
-class GraphConfig:
-    """Superpoint graph merging (zerops's default in place of the spec's greedy IoU union; see README).
+class SuperpointConfig:
+    """The graph's atoms: geometric regions (the region growing of ``components``, with a crease cut) cut into
+    chunks of at most ``max(min_size, size_fraction × N)`` points, and their adjacency graph."""
 
-    Superpoints (geometric regions cut into chunks of at most ``max(min_size, size_fraction × N)`` points)
-    are merged greedily on their adjacency graph by one of two modes (``merge``): ``votes`` (the default: each
-    view's masks resolved into one partition, superpoints joined by the share of views that put them in one
-    segment, the ``vote_*`` fields) or ``support`` (the earlier mode: the score-weighted soft co-membership of
-    two superpoints over every mask SAM decoded, plus ``prior`` × (same region − ½), average linkage and the
-    per-object support cut, the ``support_*`` and shared ``cut`` fields). Every threshold the graph stages use
-    is a field here; the stage functions have no defaults of their own.
-    """
-
-    enabled: bool = False            # False: the spec's merging (paper / literal presets)
     size_fraction: float = 0.003     # superpoint size cap as a fraction of the points …
     min_size: int = 12               # … but never below this many points
     angle_deg: float = 20.0          # region growing: max normal angle between neighbours
@@ -228,57 +154,113 @@ class GraphConfig:
     min_region: float = 0.01         # regions below this fraction of the cloud join their neighbours
     local_reach: float = 1.5         # superpoints are adjacent across k-NN pairs within the DBSCAN radius or
                                      # this × the points' own spacing (0: the radius only)
-    lift_won_pixels: bool = True     # a point is in a mask when most pixels it wins are (False: its centre)
-    mask_min_score: float = 0.5      # decoded candidates above this predicted IoU count as evidence (every
-                                     # segmenter, initial groups and self-extension alike)
+    edge_k: int = 10                 # adjacency: k-NN pairs across a boundary make an edge …
+    edge_eps_factor: float = 3.0     # … within this × the cloud's point spacing
+    max_island: float = 0.01         # graph pieces under this share of the points are bridged to the nearest
+
+    def __post_init__(self) -> None:
+        check(self, "graph.superpoints", dict(
+            size_fraction=SHARE, min_size=Range(1, MAX_POINTS), angle_deg=Range(0, 180), normal_k=Range(3, 256),
+            crease_normal_k=Range(0, 256), max_variation=Range(0, 1), color_dist=Range(0, 2), min_region=UNIT,
+            local_reach=Range(0, 100), edge_k=K, edge_eps_factor=NONNEG, max_island=UNIT))
+
+
+@dataclass(frozen=True)
+class VoteConfig:
+    """The ``votes`` merge (the default): each view's masks resolved into one partition, superpoints joined by
+    the share of views that put them in one segment (stages/votemerge.py)."""
+
+    min_score: float = 0.9           # a candidate is confident at this predicted IoU
+    min_points: int = 3              # candidates covering fewer seen points are not in a view's partition
+    prior: float = 0.6               # P(one part) = 0.5 ± this / 2 inside one region / across regions
+    nested: float = 0.0              # two segments inside one larger kept mask vote this much "together"
+    min_seen: float = 3.0            # a view votes on two segments when it sees this many points of each …
+    min_known: float = 0.5           # … and its partition labels this share of the points it sees of each
+    nms: float = 0.8                 # kept masks overlapping by more than this point IoU are duplicates
+    threshold: float = 0.5           # the tree is cut where the merge probability falls below this
+    min_error: float = 0.05          # a view's vote is trusted at most as one wrong this often (the error
+                                     # rate is estimated per object from how often views disagree)
+
+    def __post_init__(self) -> None:
+        check(self, "graph.votes", dict(
+            min_score=UNIT, min_points=Range(0, MAX_POINTS), prior=Range(0, 1, hi_open=True), nested=UNIT,
+            min_seen=NONNEG, min_known=UNIT, nms=UNIT, threshold=Range(0, 1, True, True),
+            min_error=Range(0, 0.5, lo_open=True)))
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    """The ``support`` merge (the earlier one): the score-weighted soft co-membership of two superpoints over
+    every decoded mask plus ``prior`` × (same region − ½), average linkage, and the per-object support cut
+    (stages/supportmerge.py, stages/treecut.py)."""
+
     size_power: float = 2.0          # mask weight = predicted IoU × (1 − share of the view's object) ** this
     prior: float = 0.3               # affinity bonus (+prior/2) inside a region, malus across regions
     regions_first: bool = True       # the tree joins superpoints inside each region first: regions are nodes
-    cut: str = "auto"                # auto: per-object cut by mask support | threshold: at ``threshold``
-    cut_margin: float = 0.1          # auto: a node stays whole only if its support beats its halves' by this
-    support_max_share: float = 1.0   # auto: masks covering more of their view's object are not evidence
-    join_regions: bool = False       # auto: may a part join several geometric regions (off: regions are the
+    evidence_min_seen: int = 2       # a mask sees a superpoint when it sees this many of its points
+    affinity_power: float = 1.0      # edge affinity = co-membership ** this
+    cut_margin: float = 0.1          # cut=auto: a node stays whole only if its support beats its halves' by this
+    max_share: float = 1.0           # cut=auto: masks covering more of their view's object are not evidence
+    join_regions: bool = False       # cut=auto: may a part join several geometric regions (off: regions are the
                                      # coarsest parts, SAM only splits them; measured safer, see README)
-    support_prior: float = 0.3       # auto: support shrunk towards this as if one more view had shown it
-    min_part: float = 0.005          # auto: parts below this fraction of the points join their best neighbour
-    merge: str = "votes"             # votes: per-view partitions, superpoints joined by the views that put
-                                     # them in one segment | support: the earlier soft co-membership linkage
-                                     # with the support cut (all the ``support``-mode fields below)
-    vote_min_score: float = 0.9      # votes: a candidate is confident at this predicted IoU
-    vote_min_points: int = 3         # votes: candidates covering fewer seen points are not in a view's partition
-    vote_prior: float = 0.6          # votes: P(one part) = 0.5 ± this / 2 inside one region / across regions
-    vote_nested: float = 0.0         # votes: two segments inside one larger kept mask vote this much "together"
-    vote_min_seen: float = 3.0       # votes: a view votes on two segments when it sees this many points of each
-    vote_min_known: float = 0.5      # votes: … and its partition labels this share of the points it sees of each
-    vote_nms: float = 0.8            # votes: kept masks overlapping by more than this point IoU are duplicates
-    vote_threshold: float = 0.5      # votes: the tree is cut where the merge probability falls below this
-    vote_min_error: float = 0.05     # votes: a view's vote is trusted at most as one wrong this often (the
-                                     # error rate is estimated per object from how often views disagree)
-    threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
-    n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
-    edge_k: int = 10                 # superpoint graph: k-NN pairs across a boundary make an edge …
-    edge_eps_factor: float = 3.0     # … within this × the cloud's point spacing
-    max_island: float = 0.01         # graph pieces under this share of the points are bridged to the nearest
-    evidence_min_seen: int = 2       # support: a mask sees a superpoint when it sees this many of its points
-    affinity_power: float = 1.0      # support: edge affinity = co-membership ** this
-    support_min_visible: float = 0.1  # auto: a view counts for a node when it sees this share of its points
-    support_prior_views: float = 1.0  # auto: support shrunk towards support_prior as if this many views agreed
-    support_partial_prior: float = 0.1  # auto: the prior of a node that holds part of a geometric region
+    cut_prior: float = 0.3           # cut=auto: support shrunk towards this as if ``prior_views`` more views …
+    prior_views: float = 1.0         # … had shown it
+    partial_prior: float = 0.1       # cut=auto: the prior of a node that holds part of a geometric region
+    min_visible: float = 0.1         # cut=auto: a view counts for a node when it sees this share of its points
 
     def __post_init__(self) -> None:
-        _check(self, "graph", dict(
-            size_fraction=_SHARE, min_size=_Range(1, MAX_POINTS), angle_deg=_Range(0, 180), normal_k=_Range(3, 256),
-            crease_normal_k=_Range(0, 256), max_variation=_Range(0, 1), color_dist=_Range(0, 2), min_region=_UNIT,
-            mask_min_score=_UNIT, size_power=_Range(0, 100), prior=_Range(0, 10), cut=GRAPH_CUTS,
-            cut_margin=_Range(0, 10), support_max_share=_SHARE, support_prior=_UNIT, min_part=_UNIT,
-            threshold=_UNIT, n_parts=_Range(0, MAX_POINTS), merge=GRAPH_MERGES, vote_min_score=_UNIT,
-            local_reach=_Range(0, 100),
-            vote_prior=_Range(0, 1, hi_open=True), vote_nms=_UNIT, vote_nested=_UNIT, vote_min_seen=_NONNEG,
-            vote_min_points=_Range(0, MAX_POINTS), vote_min_known=_UNIT,
-            vote_threshold=_Range(0, 1, True, True),
-            vote_min_error=_Range(0, 0.5, lo_open=True), edge_k=_K, edge_eps_factor=_NONNEG, max_island=_UNIT,
-            evidence_min_seen=_Range(1, MAX_POINTS), affinity_power=_POS, support_min_visible=_UNIT,
-            support_prior_views=_NONNEG, support_partial_prior=_UNIT))
+        check(self, "graph.support", dict(
+            size_power=Range(0, 100), prior=Range(0, 10), evidence_min_seen=Range(1, MAX_POINTS),
+            affinity_power=POS, cut_margin=Range(0, 10), max_share=SHARE, cut_prior=UNIT, prior_views=NONNEG,
+            partial_prior=UNIT, min_visible=UNIT))
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Superpoint graph merging (zerops's default in place of the spec's greedy IoU union; see README).
+
+    Superpoints (:class:`SuperpointConfig`) are merged greedily on their adjacency graph by one of two modes
+    (``merge``, each with its own section): ``votes`` (the default, :class:`VoteConfig`) or ``support``
+    (:class:`SupportConfig`). The fields here are shared by both: how masks become evidence and where the
+    merge tree is cut. Every threshold the graph stages use is a field of this tree; the stage functions have
+    no defaults of their own.
+    """
+
+    enabled: bool = False            # False: the spec's merging (paper / literal presets)
+    lift_won_pixels: bool = True     # a point is in a mask when most pixels it wins are (False: its centre)
+    mask_min_score: float = 0.5      # decoded candidates above this predicted IoU count as evidence (every
+                                     # segmenter, initial groups and self-extension alike)
+    merge: str = "votes"             # votes | support: which section below merges the superpoints
+    cut: str = "auto"                # auto: the merge mode's own cut | threshold: at ``threshold``
+    threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
+    n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
+    min_part: float = 0.005          # parts below this fraction of the points join their best neighbour
+    superpoints: SuperpointConfig = field(default_factory=SuperpointConfig)
+    votes: VoteConfig = field(default_factory=VoteConfig)
+    support: SupportConfig = field(default_factory=SupportConfig)
+
+    def __post_init__(self) -> None:
+        check_sections(self, "graph")
+        check(self, "graph", dict(mask_min_score=UNIT, merge=GRAPH_MERGES, cut=GRAPH_CUTS, threshold=UNIT,
+                                   n_parts=Range(0, MAX_POINTS), min_part=UNIT))
+
+
+# The flat ``graph.*`` names before the graph settings had sections (issue #25): ``--set graph.prior=0`` and
+# ``with_overrides(**{"graph.vote_min_score": 0.8})`` still work and mean the sectioned setting.
+GRAPH_ALIASES = {
+    **{f"graph.{n}": f"graph.superpoints.{n}" for n in (
+        "size_fraction", "min_size", "angle_deg", "normal_k", "crease_normal_k", "max_variation", "color_dist",
+        "min_region", "local_reach", "edge_k", "edge_eps_factor", "max_island")},
+    **{f"graph.vote_{n}": f"graph.votes.{n}" for n in (
+        "min_score", "min_points", "prior", "nested", "min_seen", "min_known", "nms", "threshold", "min_error")},
+    **{f"graph.{n}": f"graph.support.{n}" for n in (
+        "size_power", "prior", "regions_first", "evidence_min_seen", "affinity_power", "cut_margin",
+        "join_regions")},
+    "graph.support_max_share": "graph.support.max_share", "graph.support_prior": "graph.support.cut_prior",
+    "graph.support_prior_views": "graph.support.prior_views",
+    "graph.support_partial_prior": "graph.support.partial_prior",
+    "graph.support_min_visible": "graph.support.min_visible",
+}
 
 
 @dataclass(frozen=True)
@@ -293,7 +275,7 @@ class LabelingConfig:
     confidence: str = "one"          # instance confidence for mAP50: one (1.0, the ZeroPS code) | votes
 
     def __post_init__(self) -> None:
-        _check(self, "labeling", dict(box_score_thresh=_UNIT, whole_object_fraction=_SHARE,
+        check(self, "labeling", dict(box_score_thresh=UNIT, whole_object_fraction=SHARE,
                                       prompt_style=PROMPT_STYLES, confidence=CONFIDENCE_RULES))
 
 
@@ -312,30 +294,32 @@ class ZeroPSConfig:
     max_points: int = 100_000        # larger clouds: SAM work on a random subset, labels copied back by NN
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            kind = f.default_factory if f.default_factory is not MISSING else None
-            if isinstance(kind, type) and not isinstance(getattr(self, f.name), kind):
-                raise ZeropsError(f"{f.name} must be a {kind.__name__}, got {getattr(self, f.name)!r}")
-        _check(self, "", dict(seed=_NONNEG, max_points=_Range(100, MAX_POINTS)))
+        check_sections(self, "")
+        check(self, "", dict(seed=NONNEG, max_points=Range(100, MAX_POINTS)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def with_overrides(self, **dotted: Any) -> "ZeroPSConfig":
-        """Return a copy with ``section.name=value`` overrides, e.g. ``merging.iou_threshold=0.5``."""
+        """Return a copy with ``section.name=value`` overrides, e.g. ``merging.iou_threshold=0.5`` or
+        ``graph.votes.min_score=0.8`` (a nested section; the flat names of :data:`GRAPH_ALIASES` still work)."""
         cfg = self
         for key, value in dotted.items():
-            section, _, name = key.replace("__", ".").partition(".")
-            if not name:
-                if section not in {f.name for f in fields(cfg)}:
-                    raise ZeropsError(f"unknown setting '{key}'")
-                cfg = replace(cfg, **{section: value})
-                continue
-            sub = getattr(cfg, section, None)
-            if sub is None or name not in {f.name for f in fields(sub)}:
-                raise ZeropsError(f"unknown setting '{key}'")
-            cfg = replace(cfg, **{section: replace(sub, **{name: value})})
+            path = GRAPH_ALIASES.get(key.replace("__", "."), key.replace("__", ".")).split(".")
+            cfg = _replace_path(cfg, path, value, key)
         return cfg
+
+
+def _replace_path(obj: Any, path: list[str], value: Any, key: str) -> Any:
+    """``obj`` with the (nested) field ``path`` set to ``value``; an unknown name raises one ZeropsError."""
+    if not path or not path[0] or path[0] not in {f.name for f in fields(obj)}:
+        raise ZeropsError(f"unknown setting '{key}'")
+    if len(path) == 1:
+        return replace(obj, **{path[0]: value})
+    sub = getattr(obj, path[0])
+    if not hasattr(sub, "__dataclass_fields__"):
+        raise ZeropsError(f"unknown setting '{key}'")
+    return replace(obj, **{path[0]: _replace_path(sub, path[1:], value, key)})
 
 
 PRESETS = ("graph", "fast", "paper", "literal")

@@ -15,8 +15,10 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence, overload
 
-from zerops.config import DEFAULT_PRESET, PRESETS, ZeroPSConfig, preset
+from zerops.config import DEFAULT_PRESET, GRAPH_ALIASES, PRESETS, ZeroPSConfig, preset
 from zerops.errors import ZeropsError
+
+_MISSING = object()
 
 __all__ = ["Names", "Switch", "SWITCHES", "SWITCH", "build_config", "parse_overrides", "split_options",
            "option_names", "cli_switches"]
@@ -150,7 +152,7 @@ SWITCHES: tuple[Switch, ...] = (
            noun="shading",
            help="colored clouds rendered flat (none) or color x Lambert light (lambert; graph default)"),
     Switch("overrides", "--set", repeat=True, metavar="SECTION.KEY=VALUE",
-           help="any setting of ZeroPSConfig, e.g. graph.prior=0 or grouping.n_prompts=32 (repeatable)"),
+           help="any setting of ZeroPSConfig, e.g. graph.votes.min_score=0.8 or grouping.n_prompts=32 (repeatable)"),
     Switch("no_extension", "--no-extension", field="extension.enabled", type=bool, on=False, default=False,
            help="ablation: skip self-extension"),
     Switch("extension", "--extension", field="extension.enabled", type=bool, on=True,
@@ -244,17 +246,22 @@ def build_config(preset_name: str = DEFAULT_PRESET, no_extension: bool = False, 
 
 
 def parse_overrides(items: Sequence[str], cfg: ZeroPSConfig) -> dict[str, Any]:
-    """``["graph.prior=0", "grouping.n_prompts=32"]`` → typed ``{dotted name: value}`` for
+    """``["graph.votes.min_score=0.8", "grouping.n_prompts=32"]`` → typed ``{dotted name: value}`` for
     :meth:`ZeroPSConfig.with_overrides` (the type of each value is the field's current one)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = str(item).partition("=")
         key = key.strip()
-        section, _, name = key.partition(".")
-        sub = getattr(cfg, section, None)
-        if not sep or not name or sub is None or not hasattr(sub, name) or not hasattr(sub, "__dataclass_fields__"):
+        path = GRAPH_ALIASES.get(key, key).split(".")
+        node: Any = cfg
+        for name in path:
+            fields_ = getattr(node, "__dataclass_fields__", None)
+            node = getattr(node, name) if fields_ is not None and name in fields_ else _MISSING
+            if node is _MISSING:
+                break
+        if not sep or len(path) < 2 or node is _MISSING or hasattr(node, "__dataclass_fields__"):
             raise ZeropsError(f"--set takes SECTION.KEY=VALUE with a ZeroPSConfig setting, got '{item}'")
-        current = getattr(sub, name)
+        current = node
         text = text.strip()
         try:
             if isinstance(current, bool):

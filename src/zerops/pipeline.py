@@ -208,7 +208,7 @@ class ZeroPS:
         else:
             initial = {}
 
-        t = time.perf_counter()
+        t, votes = time.perf_counter(), cfg.graph.votes
         part, graph = self._merge_stage(run, groups)
         run.seconds["merging"] = time.perf_counter() - t
         run.counts["parts"] = n_parts = int(part.max()) + 1
@@ -216,7 +216,7 @@ class ZeroPS:
                             seconds=run.seconds, decodes=run.gstats.decodes + run.estats.decodes, counts=run.counts,
                             views=views if keep_views else [], cached=run.cached, graph=graph,
                             debug={"initial": initial, "extended": groups, "grouping_stats": run.gstats,
-                                   "extension_stats": run.estats, "partitions": view_labels(run.evidence, cfg.graph)}
+                                   "extension_stats": run.estats, "partitions": view_labels(run.evidence, votes)}
                             if self.debug else {})
         if names is not None:
             t = time.perf_counter()

@@ -17,6 +17,8 @@ from zerops.config import (
     LabelingConfig,
     MergingConfig,
     RenderConfig,
+    SuperpointConfig,
+    VoteConfig,
     ZeroPSConfig,
     preset,
 )
@@ -40,9 +42,9 @@ def _segment(cli, cloud, tmp_path, *extra):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("graph.size_fraction=1e308", "graph.size_fraction must be in (0, 1], got 1e+308"),
-    ("graph.size_fraction=inf", "graph.size_fraction must be a finite number, got inf"),
-    ("graph.size_fraction=nan", "graph.size_fraction must be a finite number, got nan"),
+    ("graph.size_fraction=1e308", "graph.superpoints.size_fraction must be in (0, 1], got 1e+308"),
+    ("graph.superpoints.size_fraction=inf", "graph.superpoints.size_fraction must be a finite number, got inf"),
+    ("graph.size_fraction=nan", "graph.superpoints.size_fraction must be a finite number, got nan"),
     ("grouping.batch_size=0", "grouping.batch_size must be in [1, 4096], got 0"),
     ("grouping.batch_size=-1", "grouping.batch_size must be in [1, 4096], got -1"),
     ("grouping.n_prompts=0", "grouping.n_prompts must be in [1, 100000], got 0"),
@@ -73,14 +75,17 @@ def test_each_section_checks_itself_when_built():
         (lambda: ExtensionConfig(mask_choice="largest"), "unknown extension.mask_choice 'largest'"),
         (lambda: ExtensionConfig(enabled="yes"), "extension.enabled must be true or false, got 'yes'"),
         (lambda: MergingConfig(iou_threshold=-0.1), "merging.iou_threshold must be in [0, 1), got -0.1"),
-        (lambda: GraphConfig(size_fraction=float("inf")), "graph.size_fraction must be a finite number, got inf"),
+        (lambda: SuperpointConfig(size_fraction=float("inf")),
+         "graph.superpoints.size_fraction must be a finite number, got inf"),
         (lambda: GraphConfig(n_parts=-1), "graph.n_parts must be in [0, 50000000], got -1"),
+        (lambda: VoteConfig(min_error=0.0), "graph.votes.min_error must be in (0, 0.5], got 0.0"),
+        (lambda: GraphConfig(votes="strict"), "graph.votes must be a VoteConfig, got 'strict'"),
         (lambda: LabelingConfig(prompt_style="poem"), "unknown labeling.prompt_style 'poem'"),
         (lambda: ZeroPSConfig(seed=-1), "seed must be >= 0, got -1"),
         (lambda: ZeroPSConfig(graph="fast"), "graph must be a GraphConfig, got 'fast'"),
         (lambda: preset("graph").with_overrides(**{"grouping.dbscan_eps": 0.0}),
          "grouping.dbscan_eps must be in (0, 2]"),
-        (lambda: build_config(overrides=["graph.prior=-1"]), "graph.prior must be in [0, 10], got -1.0"),
+        (lambda: build_config(overrides=["graph.prior=-1"]), "graph.support.prior must be in [0, 10], got -1.0"),
     ]:
         with pytest.raises(ZeropsError) as info:
             build()
@@ -101,7 +106,7 @@ def test_presets_build_and_values_are_normalised():
     assert cfg.graph.enabled is True
     # --set still reads each value as its field's type, and the largest image size is allowed
     cfg = build_config(overrides=["render.image_size=4096", "graph.prior=0", "extension.enabled=true"])
-    assert (cfg.render.image_size, cfg.graph.prior, cfg.extension.enabled) == (4096, 0.0, True)
+    assert (cfg.render.image_size, cfg.graph.support.prior, cfg.extension.enabled) == (4096, 0.0, True)
     assert RenderConfig(point_radius=None).point_radius is None
     assert RenderConfig(point_radius=0.005).point_radius == 0.005
     from zerops.render.views import get_layout

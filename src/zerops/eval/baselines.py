@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from zerops.config import GraphConfig
+from zerops.config import SuperpointConfig
 from zerops.errors import ZeropsError
 from zerops.eval.partnete import PartNetEShape
 from zerops.eval.prediction import Method, Prediction
@@ -43,8 +43,8 @@ def components(use_color: bool = True, **options: Any) -> Method:
     return run
 
 
-def superpoints_oracle(size_fraction: float = GraphConfig.size_fraction,
-                       min_size: int = GraphConfig.min_size) -> Method:
+def superpoints_oracle(size_fraction: float = SuperpointConfig.size_fraction,
+                       min_size: int = SuperpointConfig.min_size) -> Method:
     """The ceiling of any merge of the default preset's superpoints: each superpoint takes the ground-truth
     instance most of its points carry (reads labels: a measurement, not a method)."""
     from zerops.render.renderer import normalize
@@ -52,7 +52,7 @@ def superpoints_oracle(size_fraction: float = GraphConfig.size_fraction,
 
     def run(shape: PartNetEShape) -> Prediction:
         xyz, _, _ = normalize(shape.cloud.xyz)
-        sp = compute_superpoints(xyz, shape.cloud.rgb, GraphConfig(size_fraction=size_fraction, min_size=min_size))
+        sp = compute_superpoints(xyz, shape.cloud.rgb, SuperpointConfig(size_fraction=size_fraction, min_size=min_size))
         return Prediction(part=oracle_merge(sp.label, shape.instance))
 
     return run

@@ -119,8 +119,8 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
             its view.
         instance: (N,) ground-truth part per point (−1: unlabelled). shown: view → (N,) bool shown points.
         pairs: (P, 2) point pairs for the view-error rates (e.g. k-NN neighbours).
-        graph: the view partitions' settings (``vote_min_score``: a candidate is confident at this predicted
-            IoU, ``vote_nms``, ``vote_min_points``).
+        graph: the graph settings; its ``votes`` section makes the view partitions (``min_score``: a
+            candidate is confident at this predicted IoU, ``nms``, ``min_points``).
         min_part_points: a part is visible in a view when it shows this many of its points.
     """
     instance = np.asarray(instance, dtype=np.int64)
@@ -138,7 +138,7 @@ def score_evidence(ev: MaskEvidence, prompt_part: np.ndarray, prompt_view: np.nd
     _score_candidates(ev, inter, size, part_size, prompt_part, prompt_view, shown, scores, graph,
                       min_part_points)
     scores.shown += int(sum((np.asarray(s, bool) & (instance >= 0)).sum() for s in shown.values()))
-    _score_partitions(view_partitions(ev, graph), instance, shown, pairs, scores)
+    _score_partitions(view_partitions(ev, graph.votes), instance, shown, pairs, scores)
     return scores
 
 
@@ -177,7 +177,7 @@ def _score_candidates(ev: MaskEvidence, inter: np.ndarray, size: np.ndarray,
         q_size = part_size[int(prompt_view[p])][q]
         iou = inter[js, q] / np.maximum(size[js] + q_size - inter[js, q], 1)
         scores.prompt_best.append(float(iou.max()))
-        ok = np.flatnonzero(mscore[js] >= graph.vote_min_score)
+        ok = np.flatnonzero(mscore[js] >= graph.votes.min_score)
         scores.prompt_confident.append(bool(len(ok)))
         scores.prompt_chosen.append(float(iou[ok[np.argmin(size[js][ok])]]) if len(ok) else 0.0)
 

@@ -9,10 +9,10 @@ This replaces the spec's greedy point-IoU union (``merging.py``) in zerops's def
 
    - ``votes`` (the default, :func:`~zerops.stages.votemerge.vote_merge`): each view's masks become one
      partition, superpoints are merged by the views' votes weighted by the views' estimated error rate, the
-     geometric regions as prior; the tree is cut where the merge probability falls below ``vote_threshold``;
+     geometric regions as prior; the tree is cut where the merge probability falls below ``graph.votes.threshold``;
    - ``support`` (the earlier merge, :func:`~zerops.stages.supportmerge.support_merge`): the score-weighted
      soft co-membership of adjacent superpoints over every mask, average linkage, and the per-object cut by
-     mask support (:mod:`zerops.stages.treecut`);
+     mask support (:mod:`zerops.stages.treecut`), the ``graph.support`` section;
 3. parts below ``min_part`` of the points join their best-tied neighbour (:func:`absorb_small`); an affinity
    ``threshold`` or a part count ``n_parts`` cuts the same tree instead (the granularity knob).
 
@@ -126,10 +126,10 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     Args:
         xyz: (N, 3) normalized points; rgb: (N, 3) colors in [0, 1] or None; ev: the decoded masks.
     """
-    sp = superpoints if superpoints is not None else compute_superpoints(xyz, rgb, config)
+    sp = superpoints if superpoints is not None else compute_superpoints(xyz, rgb, config.superpoints)
     if config.merge not in MERGES:
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
-    return PartGraph(superpoints=sp, merge=MERGES[config.merge](ev, sp, config), masks=len(ev),
+    return PartGraph(superpoints=sp, merge=MERGES[config.merge](ev, sp, getattr(config, config.merge)), masks=len(ev),
                      min_part=config.min_part)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from zerops.config import GraphConfig
+from zerops.config import SuperpointConfig
 from zerops.errors import ZeropsError
 from zerops.geometry import masks as maskops
 from zerops.geometry.pointops import farthest_point_sampling, knn, point_spacing
@@ -90,19 +90,20 @@ def split_region(xyz: np.ndarray, max_size: int, iterations: int = 3) -> np.ndar
 
 
 def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None,
-                        config: GraphConfig | None = None) -> Superpoints:
+                        config: SuperpointConfig | None = None) -> Superpoints:
     """Regions (normal / color continuity) cut into chunks of at most ``max(min_size, size_fraction × N)``.
 
     Args:
         xyz: (N, 3) points (any scale). rgb: (N, 3) colors in [0, 1] or None.
-        config: (default ``GraphConfig()``) ``angle_deg``, ``color_dist``, ``min_region``, ``edge_eps_factor``,
-            ``normal_k``, ``crease_normal_k``, ``max_variation``: the region growing of ``components`` (with few
-            normal neighbours and the crease gate, so creases cut regions); ``size_fraction``, ``min_size``: the
-            size cap of a superpoint; ``edge_k``, ``max_island``, ``local_reach``: the adjacency graph.
+        config: the ``graph.superpoints`` section (default ``SuperpointConfig()``): ``angle_deg``,
+            ``color_dist``, ``min_region``, ``edge_eps_factor``, ``normal_k``, ``crease_normal_k``,
+            ``max_variation``: the region growing of ``components`` (with few normal neighbours and the crease
+            gate, so creases cut regions); ``size_fraction``, ``min_size``: the size cap of a superpoint;
+            ``edge_k``, ``max_island``, ``local_reach``: the adjacency graph.
     """
     from zerops.geometry.components import segment_components
 
-    c = config if config is not None else GraphConfig()
+    c = config if config is not None else SuperpointConfig()
     eps_factor, normal_k, crease_normal_k = c.edge_eps_factor, c.normal_k, c.crease_normal_k
     max_variation = c.max_variation or None
     xyz = np.asarray(xyz, dtype=np.float64)
@@ -133,9 +134,9 @@ def compute_superpoints(xyz: np.ndarray, rgb: np.ndarray | None = None,
     return Superpoints(label=label, region=np.asarray(region_of, dtype=np.int64), edges=edges, strength=strength)
 
 
-def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = GraphConfig.edge_k, eps: float | None = None,
-                     max_island: float = GraphConfig.max_island,
-                     local_reach: float = GraphConfig.local_reach) -> tuple[np.ndarray, np.ndarray]:
+def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = SuperpointConfig.edge_k, eps: float | None = None,
+                     max_island: float = SuperpointConfig.max_island,
+                     local_reach: float = SuperpointConfig.local_reach) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency of the segments of ``label`` ((N,) int64 ≥ 0): (E, 2) pairs a < b and (E,) strengths
     (k-NN point pairs across the boundary within ``eps`` or within ``local_reach`` × the larger of the two
     points' local spacing, the median of their k-NN distances: parts sampled sparser than the cloud's
@@ -160,7 +161,7 @@ def superpoint_graph(xyz: np.ndarray, label: np.ndarray, k: int = GraphConfig.ed
 
 
 def _bridge_islands(xyz: np.ndarray, label: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    max_island: float = GraphConfig.max_island) -> tuple[np.ndarray, np.ndarray]:
+                    max_island: float = SuperpointConfig.max_island) -> tuple[np.ndarray, np.ndarray]:
     """Edge lists (lo, hi) plus one edge per small island of the segment graph (under ``max_island`` of the
     points) to its nearest other piece, repeated while there are such islands (two clumps side by side first
     join each other, then the rest). Larger pieces stay apart: separate parts, not stray clumps."""

@@ -11,13 +11,14 @@
 4. the tree is cut per object (:mod:`zerops.stages.treecut`): a node is a part when SAM segments it as a whole,
    view after view, better than it segments its two halves.
 
-The earlier merge of the graph preset (``graph.merge = "support"``); the default is :mod:`~zerops.stages.votemerge`.
+The earlier merge of the graph preset (``graph.merge = "support"``, its settings the ``graph.support`` section,
+:class:`~zerops.config.SupportConfig`); the default is :mod:`~zerops.stages.votemerge`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from zerops.config import GraphConfig
+from zerops.config import SupportConfig
 from zerops.stages.evidence import MaskEvidence, edge_affinity, superpoint_evidence
 from zerops.stages.graphmerge import MergeResult, MergeTree, agglomerate
 from zerops.stages.superpoints import Superpoints
@@ -62,7 +63,7 @@ def mask_weights(ev: MaskEvidence, size_power: float) -> np.ndarray:
     return np.clip(np.asarray(ev.scores, dtype=np.float64), 0.0, None) * np.clip(1.0 - share, 0.0, 1.0) ** size_power
 
 
-def support_merge(ev: MaskEvidence, sp: Superpoints, config: GraphConfig) -> MergeResult:
+def support_merge(ev: MaskEvidence, sp: Superpoints, config: SupportConfig) -> MergeResult:
     """The support mode's tree, edge affinity and per-object support cut (see the module doc)."""
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     if len(ev):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from zerops.config import GraphConfig
+from zerops.config import SupportConfig
 from zerops.stages.evidence import MaskEvidence
 from zerops.stages.graphmerge import MergeTree, renumber_by_weight
 
@@ -28,21 +28,21 @@ def node_members(tree: MergeTree) -> csr_matrix:
     return csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n + k, n))
 
 
-def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, config: GraphConfig,
+def node_support(tree: MergeTree, ev: MaskEvidence, label: np.ndarray, config: SupportConfig,
                  region: np.ndarray | None = None) -> np.ndarray:
     """(nodes,) support in [0, 1] of every tree node (see the module doc).
 
     Args:
         label: (N,) superpoint of every point.
-        config: the ``support_*`` settings: masks covering more of their view's
-            seen points than ``support_max_share`` (the whole object) are not evidence for any part; a view
-            counts for a node when it sees at least ``support_min_visible`` of the node's points; the support
-            is shrunk towards ``support_prior`` as if ``support_prior_views`` views had shown it.
+        config: the ``graph.support`` section: masks covering more of their view's seen points than
+            ``max_share`` (the whole object) are not evidence for any part; a view counts for a node when it
+            sees at least ``min_visible`` of the node's points; the support is shrunk towards ``cut_prior``
+            as if ``prior_views`` views had shown it.
         region: (S,) geometric region of every superpoint: a node that cuts a region is shrunk towards
-            ``support_partial_prior`` instead, so where SAM is silent the cut falls back to the regions.
+            ``partial_prior`` instead, so where SAM is silent the cut falls back to the regions.
     """
-    max_share, min_visible, prior = config.support_max_share, config.support_min_visible, config.support_prior
-    prior_views, partial_prior = config.support_prior_views, config.support_partial_prior
+    max_share, min_visible, prior = config.max_share, config.min_visible, config.cut_prior
+    prior_views, partial_prior = config.prior_views, config.partial_prior
     n_super = tree.n_leaves
     n = len(label)
     onehot = csr_matrix((np.ones(n, np.float32), (np.arange(n), label)), shape=(n, n_super))

@@ -4,9 +4,9 @@ put them in one segment (the default preset's merge).
 Every decoded prompt leaves SAM's three candidates, small to large. A whole-object candidate is evidence that
 points are on one object, not on one part, so candidates are not pooled as they come. Instead, per view:
 
-1. each prompt keeps its **smallest confident** candidate (predicted IoU ≥ ``vote_min_score``, covering at
-   least ``vote_min_points`` seen points);
-2. duplicates are dropped greedily by point IoU (SAM-style NMS at ``vote_nms``, the higher score wins:
+1. each prompt keeps its **smallest confident** candidate (predicted IoU ≥ ``min_score``, covering at
+   least ``min_points`` seen points);
+2. duplicates are dropped greedily by point IoU (SAM-style NMS at ``nms``, the higher score wins:
    :func:`~zerops.geometry.masks.mask_nms`);
 3. the kept masks are painted largest first (:func:`~zerops.geometry.masks.flatten_masks`), so that every
    seen point takes the smallest mask covering it: the view's *partition* (points no kept mask covers stay
@@ -14,23 +14,23 @@ points are on one object, not on one part, so candidates are not pooled as they 
 
 Every view then votes once on every pair of clusters it sees: the overlap Σ_s min(f_A(s), f_B(s)) of the
 two clusters' distributions over the view's segments (1: in one segment, 0: in different ones). A view
-counts for a cluster only when it sees enough of it (``vote_min_seen`` points) and labels enough of what it
-sees (``vote_min_known``). How often a view is wrong, ε, is estimated per object from how often two views
-disagree on the same pair (:func:`view_error_rate`, at least ``vote_min_error``), and the probability that two
-clusters are one part is the geometric prior ``g`` (``0.5 ± vote_prior / 2``: inside one geometric region or
+counts for a cluster only when it sees enough of it (``min_seen`` points) and labels enough of what it
+sees (``min_known``). How often a view is wrong, ε, is estimated per object from how often two views
+disagree on the same pair (:func:`view_error_rate`, at least ``min_error``), and the probability that two
+clusters are one part is the geometric prior ``g`` (``0.5 ± prior / 2``: inside one geometric region or
 across regions) updated by the votes,
 
     logit P = logit g + (agreeing − disagreeing votes) × log((1 − ε) / ε).
 
 Clusters are merged greedily (graph-constrained, highest P first: the one loop,
 :func:`~zerops.stages.graphmerge.agglomerate`) until no edge is left, and the tree is cut where P falls
-below ``vote_threshold`` (:func:`vote_merge`). Where no view speaks, or the views are no better than chance
+below ``threshold`` (:func:`vote_merge`). Where no view speaks, or the views are no better than chance
 (ε → 0.5), the geometric regions decide (the ``components`` partition); where views agree, they decide — also
 across regions. Cluster votes are recomputed from the merged clusters' summed histograms, so a large part's
 evidence is all of its points, not a mean of its boundary edges.
 
-Every threshold is a field of :class:`~zerops.config.GraphConfig` (``vote_*``); no function here has a default
-of its own.
+Every threshold is a field of the ``graph.votes`` section (:class:`~zerops.config.VoteConfig`); no function
+here has a default of its own.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from zerops.config import GraphConfig
+from zerops.config import VoteConfig
 from zerops.geometry.masks import flatten_masks, mask_nms
 from zerops.stages.evidence import MaskEvidence
 from zerops.stages.graphmerge import MergeResult, MergeTree, agglomerate
@@ -65,13 +65,13 @@ class ViewPartitions:
     kept_view: np.ndarray
 
 
-def view_partitions(ev: MaskEvidence, config: GraphConfig) -> ViewPartitions:
+def view_partitions(ev: MaskEvidence, config: VoteConfig) -> ViewPartitions:
     """Resolve every view's masks into one partition (see the module doc).
 
     Args:
-        ev: the decoded masks. config: ``vote_min_score`` (a candidate is confident at this predicted IoU),
-        ``vote_nms`` (a kept mask suppresses later ones overlapping it by more than this point IoU),
-        ``vote_min_points`` (candidates covering fewer seen points are ignored).
+        ev: the decoded masks. config: ``min_score`` (a candidate is confident at this predicted IoU),
+        ``nms`` (a kept mask suppresses later ones overlapping it by more than this point IoU),
+        ``min_points`` (candidates covering fewer seen points are ignored).
     """
     table = ev.table()
     view_ids, seen = table.view_ids, table.seen
@@ -84,14 +84,14 @@ def view_partitions(ev: MaskEvidence, config: GraphConfig) -> ViewPartitions:
     views = np.asarray(ev.views)
     prompts = np.asarray(ev.prompts if len(ev.prompts) == len(ev) else np.arange(len(ev)))
     for row, v in enumerate(view_ids):
-        cand = np.flatnonzero((views == v) & (scores >= config.vote_min_score) & (size >= config.vote_min_points))
+        cand = np.flatnonzero((views == v) & (scores >= config.min_score) & (size >= config.min_points))
         if not len(cand):
             continue
         cand = cand[np.lexsort((size[cand], prompts[cand]))]          # per prompt, smallest first
         _, first = np.unique(prompts[cand], return_index=True)
         chosen = cand[first]
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
-        keep = chosen[mask_nms(members[chosen], config.vote_nms)]
+        keep = chosen[mask_nms(members[chosen], config.nms)]
         keep = keep[np.argsort(-size[keep], kind="stable")]           # largest first: small masks win
         painted = flatten_masks(members[keep])
         segment[row] = np.where(painted >= 0, len(seg_view) + painted, -1)
@@ -101,7 +101,7 @@ def view_partitions(ev: MaskEvidence, config: GraphConfig) -> ViewPartitions:
                           members[kept] if kept else np.zeros((0, n), bool), np.asarray(seg_view, dtype=np.int64))
 
 
-def view_labels(ev: MaskEvidence | None, config: GraphConfig) -> dict[int, np.ndarray]:
+def view_labels(ev: MaskEvidence | None, config: VoteConfig) -> dict[int, np.ndarray]:
     """Each view's partition (:func:`view_partitions`) as view index → (N,) segment 0..K−1 per point (−1:
     unknown); empty without evidence (for ``--debug`` drawings)."""
     if ev is None or not len(ev):
@@ -149,14 +149,14 @@ def superpoint_features(parts: ViewPartitions, label: np.ndarray, n_super: int) 
                         seen=seen.reshape(n_super, v), segment_view=parts.segment_view, kept_view=parts.kept_view)
 
 
-def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: GraphConfig) -> tuple[np.ndarray, np.ndarray]:
+def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: VoteConfig) -> tuple[np.ndarray, np.ndarray]:
     """Per view, the vote of every cluster pair (a[i], b[i]) and whether the view votes: (P, V) float, (P, V) bool.
 
     The vote is the overlap of the two clusters' distributions over the view's segments, raised by
-    ``vote_nested`` × what one kept mask covering both adds (two segments nested in one larger kept mask: SAM
-    saw a sub-part and the part). A view votes when it sees at least ``vote_min_seen`` points of each and
-    labels ≥ ``vote_min_known`` of them."""
-    min_seen, nested, min_known = config.vote_min_seen, config.vote_nested, config.vote_min_known
+    ``nested`` × what one kept mask covering both adds (two segments nested in one larger kept mask: SAM
+    saw a sub-part and the part). A view votes when it sees at least ``min_seen`` points of each and
+    labels ≥ ``min_known`` of them."""
+    min_seen, nested, min_known = config.min_seen, config.nested, config.min_known
     ka, kb = f.known[a], f.known[b]
     ok = ((f.seen[a] >= min_seen) & (f.seen[b] >= min_seen) & (ka >= min_known * f.seen[a])
           & (kb >= min_known * f.seen[b]) & (ka > 0) & (kb > 0))                       # (P, V)
@@ -175,20 +175,20 @@ def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: GraphConfi
     return votes * ok, ok
 
 
-def pair_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: GraphConfig) -> tuple[np.ndarray, np.ndarray]:
+def pair_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: VoteConfig) -> tuple[np.ndarray, np.ndarray]:
     """(P,) summed votes and (P,) number of voting views of the cluster pairs (a[i], b[i]) (:func:`view_votes`)."""
     votes, ok = view_votes(f, a, b, config)
     return votes.sum(axis=1), ok.sum(axis=1).astype(np.float64)
 
 
-def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, config: GraphConfig) -> float:
+def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, config: VoteConfig) -> float:
     """How often a view's vote is wrong, estimated from how often two views disagree on the same pair (the
     votes of :func:`view_votes`, under the same ``config`` as the merge).
 
     For a pair with per-view votes x (n ≥ 2 views), the share of view pairs that disagree is
     ``2 (s (n − 1) − s² + Σ x²) / (n (n − 1))`` with s = Σ x; averaged over the pairs (weighted by their view
     pairs) it estimates 2 ε (1 − ε) for independent views that err with probability ε. Returns ε in
-    [``vote_min_error``, 0.5] (0.5: views are no better than chance, or no pair is seen twice)."""
+    [``min_error``, 0.5] (0.5: views are no better than chance, or no pair is seen twice)."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0 or feats.hist.shape[1] == 0:
         return 0.5
@@ -202,12 +202,12 @@ def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, config: GraphConfig)
         return 0.5
     disagree = (s * (n - 1) - s * s + q)[use].sum() / view_pairs[use].sum()
     eps = (1.0 - np.sqrt(max(1.0 - 2.0 * min(disagree, 0.5), 0.0))) / 2.0
-    return float(np.clip(eps, config.vote_min_error, 0.5))
+    return float(np.clip(eps, config.min_error, 0.5))
 
 
 def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, inside: np.ndarray,
-                  config: GraphConfig, error: float) -> np.ndarray:
-    """(P,) probability that each cluster pair (P, 2) is one part: the geometric prior ``g = 0.5 + vote_prior ×
+                  config: VoteConfig, error: float) -> np.ndarray:
+    """(P,) probability that each cluster pair (P, 2) is one part: the geometric prior ``g = 0.5 + prior ×
     (share of the boundary ``strength`` lying ``inside`` one region − 0.5)`` updated by the views' votes
     (:func:`pair_votes`), each right with probability 1 − ``error`` (:func:`view_error_rate`):
     ``logit = logit(g) + (2 s − n) log((1 − error) / error)`` for s agreeing votes out of n views."""
@@ -215,7 +215,7 @@ def vote_affinity(feats: VoteFeatures, pairs: np.ndarray, strength: np.ndarray, 
     if len(pairs) == 0:
         return np.zeros(0)
     votes, count = pair_votes(feats, pairs[:, 0], pairs[:, 1], config)
-    g = 0.5 + config.vote_prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
+    g = 0.5 + config.prior * (np.asarray(inside, float) / np.maximum(np.asarray(strength, float), 1e-12) - 0.5)
     error = float(np.clip(error, 1e-3, 0.5))          # (a numerical guard: the log-odds stay finite)
     logit = np.log(g / (1.0 - g)) + (2.0 * votes - count) * np.log((1.0 - error) / error)
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
@@ -226,7 +226,7 @@ class _VoteScore:
     features (a merged cluster's votes are those of all its points), the boundary rows (strength, strength
     inside one region)."""
 
-    def __init__(self, feats: VoteFeatures, config: GraphConfig, error: float) -> None:
+    def __init__(self, feats: VoteFeatures, config: VoteConfig, error: float) -> None:
         self.feats, self.config, self.error = feats, config, error
         self.rows = {i: (feats.hist[i], feats.cover[i], feats.known[i], feats.seen[i]) for i in range(len(feats.hist))}
 
@@ -244,7 +244,7 @@ class _VoteScore:
         return p, p
 
 
-def vote_tree(feats: VoteFeatures, sp: Superpoints, config: GraphConfig, error: float) -> MergeTree:
+def vote_tree(feats: VoteFeatures, sp: Superpoints, config: VoteConfig, error: float) -> MergeTree:
     """Greedy graph-constrained merging of superpoints by view votes (see the module doc) until no edge is
     left; the tree records each merge's affinity.
 
@@ -259,14 +259,14 @@ def vote_tree(feats: VoteFeatures, sp: Superpoints, config: GraphConfig, error: 
                        join=score.join)
 
 
-def vote_merge(ev: MaskEvidence, sp: Superpoints, config: GraphConfig) -> MergeResult:
+def vote_merge(ev: MaskEvidence, sp: Superpoints, config: VoteConfig) -> MergeResult:
     """The votes mode: view partitions, the error rate, the merge tree, cut where the affinity falls below
-    ``vote_threshold``."""
+    ``threshold``."""
     parts = view_partitions(ev, config)
     feats = superpoint_features(parts, sp.label, sp.count)
     error = view_error_rate(feats, sp.edges, config)
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, config, error)
     tree = vote_tree(feats, sp, config, error)
-    return MergeResult(tree=tree, affinity=affinity, cut=tree.cut(threshold=config.vote_threshold),
+    return MergeResult(tree=tree, affinity=affinity, cut=tree.cut(threshold=config.threshold),
                        stats={"evidence_edges": int(np.isfinite(affinity).sum()), "view_error": error})

@@ -83,7 +83,12 @@ def test_the_default_graph_stage_reads_every_setting_of_its_merge_mode(merge):
     section = {name: {f"{name}.{f.name}" for f in fields(getattr(config, name))}
                for name in ("superpoints", "votes", "support")}
     assert {"merge", "min_part"} <= rec.read
-    assert section["superpoints"] <= rec.read
+    split = {"superpoints.split_together", "superpoints.split_min_views", "superpoints.split_min_points"}
+    assert section["superpoints"] - split <= rec.read      # the atom split is read when the votes mode splits
+    if merge == "votes":
+        on = _Recording(replace(config, superpoints=replace(config.superpoints, split_together=0.5)))
+        build_part_graph(xyz, None, ev, on).parts()
+        assert split <= on.read
     assert section[merge] <= rec.read
     other = "support" if merge == "votes" else "votes"
     assert not section[other] & rec.read                 # the other mode's settings: unread
@@ -153,8 +158,10 @@ def test_every_graph_setting_has_one_section_and_the_flat_names_still_work():
     cfg = preset("graph")
     targets = list(GRAPH_ALIASES.values())
     assert len(set(targets)) == len(targets)
+    newer = {"graph.superpoints.split_together", "graph.superpoints.split_min_views",   # added after the
+             "graph.superpoints.split_min_points"}                                          # sections: no flat name
     sectioned = {f"graph.{s}.{f.name}" for s in ("superpoints", "votes", "support")
-                 for f in fields(getattr(cfg.graph, s))}
+                 for f in fields(getattr(cfg.graph, s))} - newer
     assert set(targets) == sectioned
     for old, new in (("graph.vote_min_score", 0.8), ("graph.votes.min_score", 0.8)):
         assert cfg.with_overrides(**{old: new}).graph.votes.min_score == 0.8

@@ -110,7 +110,7 @@ LAYERS = [
     {"cli", "__main__", ""},
 ]
 # inside ``stages``, the steps of a run in order; a step never imports a later one
-STAGE_ORDER = ["grouping", "extension", "superpoints", "evidence", "graphmerge", "treecut", "supportmerge",
+STAGE_ORDER = ["grouping", "extension", "superpoints", "atomsplit", "evidence", "graphmerge", "treecut", "supportmerge",
                "votemerge", "partgraph", "merging", "labeling"]
 
 

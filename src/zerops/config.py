@@ -157,12 +157,17 @@ class SuperpointConfig:
     edge_k: int = 10                 # adjacency: k-NN pairs across a boundary make an edge …
     edge_eps_factor: float = 3.0     # … within this × the cloud's point spacing
     max_island: float = 0.01         # graph pieces under this share of the points are bridged to the nearest
+    split_together: float = 0.0      # votes merge: a k-NN pair inside an atom is cut when fewer than this share
+                                     # of the views labelling both put them in one segment (0: atoms not split)
+    split_min_views: int = 2         # … and at least this many views label both
+    split_min_points: int = 6        # split pieces below this many points rejoin their atom's neighbour piece
 
     def __post_init__(self) -> None:
         check(self, "graph.superpoints", dict(
             size_fraction=SHARE, min_size=Range(1, MAX_POINTS), angle_deg=Range(0, 180), normal_k=Range(3, 256),
             crease_normal_k=Range(0, 256), max_variation=Range(0, 1), color_dist=Range(0, 2), min_region=UNIT,
-            local_reach=Range(0, 100), edge_k=K, edge_eps_factor=NONNEG, max_island=UNIT))
+            local_reach=Range(0, 100), edge_k=K, edge_eps_factor=NONNEG, max_island=UNIT, split_together=UNIT,
+            split_min_views=Range(1, 10_000), split_min_points=Range(1, MAX_POINTS)))
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,12 @@ import numpy as np
 
 from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
+from zerops.stages.atomsplit import split_atoms
 from zerops.stages.evidence import MaskEvidence
 from zerops.stages.graphmerge import MergeResult, MergeTree, renumber_by_weight
 from zerops.stages.superpoints import Superpoints, compute_superpoints
 from zerops.stages.supportmerge import support_merge
-from zerops.stages.votemerge import vote_merge
+from zerops.stages.votemerge import view_partitions, vote_merge
 
 MERGES = {"votes": vote_merge, "support": support_merge}
 
@@ -129,6 +130,8 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     sp = superpoints if superpoints is not None else compute_superpoints(xyz, rgb, config.superpoints)
     if config.merge not in MERGES:
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
+    if config.merge == "votes" and config.superpoints.split_together > 0 and len(ev):
+        sp = split_atoms(xyz, sp, view_partitions(ev, config.votes).segment, config.superpoints)
     return PartGraph(superpoints=sp, merge=MERGES[config.merge](ev, sp, getattr(config, config.merge)), masks=len(ev),
                      min_part=config.min_part)
 

@@ -72,13 +72,13 @@ def split_atoms(xyz: np.ndarray, sp: Superpoints, segment: np.ndarray, config: S
     _, label = np.unique(np.stack([sp.label, piece], axis=1), axis=0, return_inverse=True)
     label = _absorb_small_pieces(label.reshape(-1).astype(np.int64), sp.label, i[inside], j[inside],
                                  config.split_min_points)
-    if int(label.max()) + 1 == sp.count and np.array_equal(label, sp.label):
+    if np.array_equal(label, sp.label):
         return sp
-    votes = np.zeros((int(label.max()) + 1, int(sp.region.max()) + 1))
-    np.add.at(votes, (label, sp.region[sp.label]), 1.0)         # an atom's region: most of its points'
+    parent = np.zeros(int(label.max()) + 1, dtype=np.int64)
+    parent[label] = sp.label                                     # every piece lies in one superpoint
     edges, strength = superpoint_graph(xyz, label, k=config.edge_k, eps=config.edge_eps_factor * point_spacing(xyz),
                                        max_island=config.max_island, local_reach=config.local_reach)
-    return Superpoints(label=label, region=votes.argmax(axis=1).astype(np.int64), edges=edges, strength=strength)
+    return Superpoints(label=label, region=sp.region[parent], edges=edges, strength=strength)
 
 
 def _absorb_small_pieces(label: np.ndarray, atom: np.ndarray, i: np.ndarray, j: np.ndarray,

@@ -157,7 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-_PIPELINE_METHODS = ("zerops", "labeling")
+_PIPELINE_METHODS = ("zerops", "cut-oracle", "labeling")
 _LABELING_OPTIONS = set(option_names(labeling=True))
 
 

@@ -199,6 +199,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder for the report and the per-shape cache")
     p.add_argument("--method", default="components",
                    help="method name: zerops, labeling (labeling alone, on the ground-truth parts), components, "
+                        "cut-oracle (zerops's merge tree cut where the ground truth scores best), "
                         "oracle, or a plug-in package.module:factory (default components)")
     p.add_argument("--no-resume", action="store_true", help="recompute every shape instead of resuming")
     p.add_argument("--categories", help="comma-separated categories to evaluate (default: all)")

@@ -2,8 +2,8 @@
 
 A *method* is a callable ``PartNetEShape -> Prediction`` made by a factory ``factory(**options)``. Built in:
 ``components`` and ``oracle`` (:mod:`zerops.eval.baselines`), ``superpoints-oracle``, and the pipeline as
-``zerops`` and ``labeling`` (:mod:`zerops.eval.pipeline_methods`). ``package.module:function`` names a plug-in
-factory.
+``zerops``, ``cut-oracle`` and ``labeling`` (:mod:`zerops.eval.pipeline_methods`). ``package.module:function``
+names a plug-in factory.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ METHODS = Registry("method", {
     "oracle": "zerops.eval.baselines:oracle",
     "superpoints-oracle": "zerops.eval.baselines:superpoints_oracle",
     "zerops": "zerops.eval.pipeline_methods:zerops_method",
+    "cut-oracle": "zerops.eval.pipeline_methods:cut_oracle_method",
     "labeling": "zerops.eval.pipeline_methods:labeling_method",
 }, plugin_hint="<module>:<factory>")
 

@@ -87,6 +87,15 @@ def best_instance_ious(gt_instance: np.ndarray, pred_part: np.ndarray) -> np.nda
     return 100.0 * iou.max(axis=1)
 
 
+def best_partition(gt_instance: np.ndarray, candidates: Sequence[np.ndarray]) -> int:
+    """Index of the candidate (N,) partition whose best IoUs per ground-truth instance sum highest (the first on
+    ties): the one that adds most to its category's Average IoU (a shape's instances count once each)."""
+    if not len(candidates):
+        raise ZeropsError("best_partition needs at least one candidate partition")
+    totals = [float(best_instance_ious(gt_instance, c).sum()) for c in candidates]
+    return int(np.argmax(totals))
+
+
 class AverageIoU:
     """Class-agnostic Average IoU of one category, accumulated shape by shape."""
 

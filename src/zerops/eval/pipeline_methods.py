@@ -49,6 +49,10 @@ def zerops_method(**options: Any) -> Method:
     return run
 
 
+#: the finest cut ``cut-oracle`` tries (parts per shape)
+CUT_ORACLE_MAX_PARTS = 64
+
+
 def cut_oracle_method(**options: Any) -> Method:
     """``zerops eval --method cut-oracle``: the pipeline's own merge tree (graph preset), cut for every shape where
     the ground truth scores best — its default cut or any cut at 1 … ``CUT_ORACLE_MAX_PARTS`` parts. It reads
@@ -67,16 +71,11 @@ def cut_oracle_method(**options: Any) -> Method:
         r = model.segment(shape.cloud, keep_views=False)
         counts = range(1, min(CUT_ORACLE_MAX_PARTS, r.graph.superpoints.count) + 1)
         cuts = [r.part, *(r.regroup(n_parts=k) for k in counts)]
-        best = best_partition(shape.instance, cuts)
-        part = cuts[best]
+        part = cuts[best_partition(shape.instance, cuts)]
         return Prediction(part=part, seconds=r.seconds["total"],
                           extra={"decodes": r.decodes, "seconds": r.seconds, "cached": r.cached,
                                  "n_parts": int(len(np.unique(part))), "default_parts": int(r.part.max()) + 1})
     return run
-
-
-#: the finest cut ``cut-oracle`` tries (parts per shape)
-CUT_ORACLE_MAX_PARTS = 64
 
 
 def _model(method: str, options: Mapping[str, Any]) -> tuple[ZeroPS, Any]:

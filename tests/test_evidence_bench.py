@@ -2,6 +2,8 @@
 mistakes that the views' agreement cannot."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -31,8 +33,9 @@ def table():
     return s, views[::5][:4], cfg.graph
 
 
-def _scores(seg, table, choice=None):
-    s, views, graph = table
+def _scores(seg, table, choice=None, graph=None):
+    s, views, default_graph = table
+    graph = graph or default_graph
     seg.set_ground_truth(views, s.instance)
     seg.set_images([v.image for v in views])
     scores = EvidenceScores()
@@ -50,7 +53,11 @@ def test_perfect_masks_score_exactly(table):
 
 
 def test_a_mistake_every_view_repeats_is_seen_by_the_truth_not_by_agreement(table):
-    row, _ = _scores(WholeObjectFirst(), table)
+    """Without the whole-object rule (``whole_prompts`` > 1) the smallest confident candidate is the whole
+    object in every view; the default rule sees that most prompts answer the object and keeps the largest
+    candidate below it: here the right one."""
+    old_rule = replace(table[2], votes=replace(table[2].votes, whole_prompts=1.01))
+    row, _ = _scores(WholeObjectFirst(), table, graph=old_rule)
     assert row["best_of_three_iou"] == 1.0                  # the right mask is there …
     assert row["chosen_iou"] < 0.7                          # … but the rule keeps the whole object
     assert row["merge_rate"] > 0.95 and row["split_rate"] == 0.0
@@ -61,6 +68,8 @@ def test_a_mistake_every_view_repeats_is_seen_by_the_truth_not_by_agreement(tabl
     assert fixed["chosen_iou"] == 1.0 and fixed["merge_rate"] == 0.0
     small, _ = _scores(WholeObjectFirst(), table, choice="small")
     assert small["chosen_iou"] > 0.8 and small["confident_share"] == 1.0
+    default, _ = _scores(WholeObjectFirst(), table)
+    assert default["chosen_iou"] > 0.9 and default["merge_rate"] < 0.05 and default["pair_precision"] > 0.95
 
 
 def test_debug_keeps_each_views_partition_as_the_merge_reads_it(table):

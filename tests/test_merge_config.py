@@ -159,7 +159,8 @@ def test_every_graph_setting_has_one_section_and_the_flat_names_still_work():
     targets = list(GRAPH_ALIASES.values())
     assert len(set(targets)) == len(targets)
     newer = {"graph.superpoints.split_together", "graph.superpoints.split_min_views",   # added after the
-             "graph.superpoints.split_min_points"}                                          # sections: no flat name
+             "graph.superpoints.split_min_points", "graph.votes.max_views",               # sections: no flat name
+             "graph.votes.whole_share", "graph.votes.whole_prompts"}
     sectioned = {f"graph.{s}.{f.name}" for s in ("superpoints", "votes", "support")
                  for f in fields(getattr(cfg.graph, s))} - newer
     assert set(targets) == sectioned

@@ -185,12 +185,19 @@ class VoteConfig:
     threshold: float = 0.5           # the tree is cut where the merge probability falls below this
     min_error: float = 0.05          # a view's vote is trusted at most as one wrong this often (the error
                                      # rate is estimated per object from how often views disagree)
+    max_views: float = 5.0           # the vote term counts at most this many views (mean vote × min(n, this)):
+                                     # SAM's views err together, not independently (0: every view counts)
+    whole_share: float = 0.8         # a kept candidate covering this share of its view's seen points answers
+                                     # "the whole object" …
+    whole_prompts: float = 0.6       # … and when this share of an object's prompts answer so, they keep their
+                                     # largest candidate under ``whole_share`` instead (> 1: never)
 
     def __post_init__(self) -> None:
         check(self, "graph.votes", dict(
             min_score=UNIT, min_points=Range(0, MAX_POINTS), prior=Range(0, 1, hi_open=True), nested=UNIT,
             min_seen=NONNEG, min_known=UNIT, nms=UNIT, threshold=Range(0, 1, True, True),
-            min_error=Range(0, 0.5, lo_open=True)))
+            min_error=Range(0, 0.5, lo_open=True), max_views=NONNEG, whole_share=Range(0, 1, lo_open=True),
+            whole_prompts=NONNEG))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ scores those against the ground-truth instances, apart from any merging:
 - **recall**: per view and visible part with a prompt on it, the best point IoU of any candidate of that view
   with the part (``prompted_share``: the share of visible parts that have a prompt on them);
 - **choice**: per prompt, the point IoU with the part under the prompt of the candidate the default rule keeps
-  (the smallest with predicted IoU ≥ ``min_score``; 0 when none is confident) beside the best of its three;
+  (:func:`~zerops.stages.votemerge.prompt_choice`: the smallest with predicted IoU ≥ ``min_score``, or the
+  largest below the whole object where the object's prompts mostly answer the whole object; 0 when none is
+  confident) beside the best of its three;
 - **partition**: per view, the precision and recall of "same segment" against "same part" over the points the
   partition labels, and the share of points it labels;
 - **view error**: over point pairs (k-NN neighbours), how often a view that labels both points is wrong about
@@ -31,7 +33,7 @@ from zerops.geometry.pointops import knn
 from zerops.segmenters import PromptSet
 from zerops.segmenters.choice import choose_candidates
 from zerops.stages.evidence import MaskEvidence
-from zerops.stages.votemerge import view_partitions
+from zerops.stages.votemerge import prompt_choice, view_partitions
 
 __all__ = ["EvidenceScores", "decode_shape", "grid_prompts", "knn_pairs", "rule_scores", "score_evidence",
            "score_shape", "shown_points"]
@@ -151,6 +153,7 @@ def _score_candidates(ev: MaskEvidence, inter: np.ndarray, size: np.ndarray,
     views = np.asarray(ev.views, dtype=np.int64)
     prompts = np.asarray(ev.prompts, dtype=np.int64)
     mscore = np.asarray(ev.scores, dtype=np.float64)
+    chosen = prompt_choice(ev, graph.votes)
     prompt_part = np.asarray(prompt_part, dtype=np.int64)
     prompt_view = np.asarray(prompt_view, dtype=np.int64)
     for v in sorted(shown):
@@ -179,7 +182,8 @@ def _score_candidates(ev: MaskEvidence, inter: np.ndarray, size: np.ndarray,
         scores.prompt_best.append(float(iou.max()))
         ok = np.flatnonzero(mscore[js] >= graph.votes.min_score)
         scores.prompt_confident.append(bool(len(ok)))
-        scores.prompt_chosen.append(float(iou[ok[np.argmin(size[js][ok])]]) if len(ok) else 0.0)
+        kept = np.flatnonzero(chosen[js])
+        scores.prompt_chosen.append(float(iou[kept[0]]) if len(kept) else 0.0)
 
 
 def _score_partitions(parts: Any, instance: np.ndarray, shown: dict[int, np.ndarray], pairs: np.ndarray,

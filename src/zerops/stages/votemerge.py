@@ -5,7 +5,8 @@ Every decoded prompt leaves SAM's three candidates, small to large. A whole-obje
 points are on one object, not on one part, so candidates are not pooled as they come. Instead, per view:
 
 1. each prompt keeps its **smallest confident** candidate (predicted IoU ≥ ``min_score``, covering at
-   least ``min_points`` seen points);
+   least ``min_points`` seen points), unless the object's prompts mostly answer "the whole object"; then
+   those prompts keep their largest candidate below it (:func:`prompt_choice`);
 2. duplicates are dropped greedily by point IoU (SAM-style NMS at ``nms``, the higher score wins:
    :func:`~zerops.geometry.masks.mask_nms`);
 3. the kept masks are painted largest first (:func:`~zerops.geometry.masks.flatten_masks`), so that every
@@ -20,7 +21,10 @@ disagree on the same pair (:func:`view_error_rate`, at least ``min_error``), and
 clusters are one part is the geometric prior ``g`` (``0.5 ± prior / 2``: inside one geometric region or
 across regions) updated by the votes,
 
-    logit P = logit g + (agreeing − disagreeing votes) × log((1 − ε) / ε).
+    logit P = logit g + (agreeing − disagreeing votes) × log((1 − ε) / ε),
+
+the votes counted as at most ``max_views`` views (the mean vote × min(n, ``max_views``)): MobileSAM's views
+err together, so many agreeing views are weaker evidence than as many independent ones.
 
 Clusters are merged greedily (graph-constrained, highest P first: the one loop,
 :func:`~zerops.stages.graphmerge.agglomerate`) until no edge is left, and the tree is cut where P falls
@@ -65,6 +69,43 @@ class ViewPartitions:
     kept_view: np.ndarray
 
 
+def prompt_choice(ev: MaskEvidence, config: VoteConfig) -> np.ndarray:
+    """(M,) bool: the one candidate of each prompt that its view's partition is made of (none where no
+    candidate is confident).
+
+    1. Each prompt keeps its **smallest confident** candidate (predicted IoU ≥ ``min_score``, covering at
+       least ``min_points`` seen points).
+    2. **Whole-object answers.** A kept candidate covering ≥ ``whole_share`` of its view's seen points says
+       "the object", not a part. When at least ``whole_prompts`` of the object's prompts answer so, SAM is
+       answering the object everywhere (box-like, flat-coloured objects: doors, refrigerators, laptops), and
+       those prompts keep instead their largest candidate (any recorded score, ≥ ``min_points`` points) under
+       ``whole_share``; a prompt without one keeps its whole-object answer.
+    """
+    table = ev.table()
+    size, scores = table.size, np.asarray(ev.scores)
+    prompts = np.asarray(ev.prompts if len(ev.prompts) == len(ev) else np.arange(len(ev)))
+    share = size / np.maximum(table.seen_count[table.view_row], 1)
+    usable = size >= config.min_points
+    choice = np.zeros(len(size), dtype=bool)
+    cand = np.flatnonzero(usable & (scores >= config.min_score))
+    if not len(cand):
+        return choice
+    cand = cand[np.lexsort((size[cand], prompts[cand]))]          # per prompt, smallest first
+    _, first = np.unique(prompts[cand], return_index=True)
+    kept = cand[first]
+    whole = kept[share[kept] >= config.whole_share]
+    if len(whole) < config.whole_prompts * len(kept):
+        choice[kept] = True
+        return choice
+    sub = np.flatnonzero(usable & (share < config.whole_share))
+    sub = sub[np.lexsort((-size[sub], prompts[sub]))]             # per prompt, largest first
+    ids, first = np.unique(prompts[sub], return_index=True)
+    largest_sub = dict(zip(ids.tolist(), sub[first].tolist()))
+    keep = [largest_sub.get(int(prompts[k]), k) if share[k] >= config.whole_share else k for k in kept.tolist()]
+    choice[np.asarray(keep, dtype=np.int64)] = True
+    return choice
+
+
 def view_partitions(ev: MaskEvidence, config: VoteConfig) -> ViewPartitions:
     """Resolve every view's masks into one partition (see the module doc).
 
@@ -82,14 +123,11 @@ def view_partitions(ev: MaskEvidence, config: VoteConfig) -> ViewPartitions:
     members, size = table.members, table.size
     scores = np.asarray(ev.scores)
     views = np.asarray(ev.views)
-    prompts = np.asarray(ev.prompts if len(ev.prompts) == len(ev) else np.arange(len(ev)))
+    choice = prompt_choice(ev, config)
     for row, v in enumerate(view_ids):
-        cand = np.flatnonzero((views == v) & (scores >= config.min_score) & (size >= config.min_points))
-        if not len(cand):
+        chosen = np.flatnonzero(choice & (views == v))
+        if not len(chosen):
             continue
-        cand = cand[np.lexsort((size[cand], prompts[cand]))]          # per prompt, smallest first
-        _, first = np.unique(prompts[cand], return_index=True)
-        chosen = cand[first]
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
         keep = chosen[mask_nms(members[chosen], config.nms)]
         keep = keep[np.argsort(-size[keep], kind="stable")]           # largest first: small masks win
@@ -176,9 +214,15 @@ def view_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: VoteConfig
 
 
 def pair_votes(f: VoteFeatures, a: np.ndarray, b: np.ndarray, config: VoteConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(P,) summed votes and (P,) number of voting views of the cluster pairs (a[i], b[i]) (:func:`view_votes`)."""
+    """(P,) summed votes and (P,) number of voting views of the cluster pairs (a[i], b[i]) (:func:`view_votes`),
+    counted as at most ``max_views`` views (the mean vote × min(n, ``max_views``); 0: all of them): MobileSAM's
+    views make the same mistake together, so twenty agreeing views are not twenty independent witnesses."""
     votes, ok = view_votes(f, a, b, config)
-    return votes.sum(axis=1), ok.sum(axis=1).astype(np.float64)
+    total, count = votes.sum(axis=1), ok.sum(axis=1).astype(np.float64)
+    if config.max_views > 0:
+        capped = np.minimum(count, config.max_views)
+        total, count = total * capped / np.maximum(count, 1.0), capped
+    return total, count
 
 
 def view_error_rate(feats: VoteFeatures, pairs: np.ndarray, config: VoteConfig) -> float:

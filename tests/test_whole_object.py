@@ -104,3 +104,11 @@ def test_a_sheet_every_view_calls_one_object_is_split_where_its_sub_object_candi
 def test_bad_whole_object_and_view_settings_fail_with_their_name(field, value):
     with pytest.raises(ZeropsError, match=f"graph.votes.{field}"):
         VoteConfig(**{field: value})
+
+
+def test_an_object_that_is_one_geometric_region_keeps_its_whole_object_answers():
+    """Geometry and SAM agree that the object is one piece: the rule does not split it."""
+    ev = _strip_evidence([[(SMALL, 0.7), (HALF, 0.8), (WHOLE, 0.95)]] * 5)
+    size = ev.table().size
+    assert (size[prompt_choice(ev, VoteConfig(), regions=1)] == 20).all()
+    assert (size[prompt_choice(ev, VoteConfig(), regions=2)] == 10).all()

@@ -216,7 +216,9 @@ class ZeroPS:
                             seconds=run.seconds, decodes=run.gstats.decodes + run.estats.decodes, counts=run.counts,
                             views=views if keep_views else [], cached=run.cached, graph=graph,
                             debug={"initial": initial, "extended": groups, "grouping_stats": run.gstats,
-                                   "extension_stats": run.estats, "partitions": view_labels(run.evidence, votes)}
+                                   "extension_stats": run.estats, "partitions": view_labels(
+                                       run.evidence, votes,
+                                       None if graph is None else len(np.unique(graph.superpoints.region)))}
                             if self.debug else {})
         if names is not None:
             t = time.perf_counter()

@@ -131,7 +131,8 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     if config.merge not in MERGES:
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
     if config.merge == "votes" and config.superpoints.split_together > 0 and len(ev):
-        sp = split_atoms(xyz, sp, view_partitions(ev, config.votes).segment, config.superpoints)
+        parts = view_partitions(ev, config.votes, regions=len(np.unique(sp.region)))
+        sp = split_atoms(xyz, sp, parts.segment, config.superpoints)
     return PartGraph(superpoints=sp, merge=MERGES[config.merge](ev, sp, getattr(config, config.merge)), masks=len(ev),
                      min_part=config.min_part)
 

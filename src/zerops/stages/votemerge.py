@@ -69,7 +69,7 @@ class ViewPartitions:
     kept_view: np.ndarray
 
 
-def prompt_choice(ev: MaskEvidence, config: VoteConfig) -> np.ndarray:
+def prompt_choice(ev: MaskEvidence, config: VoteConfig, regions: int | None = None) -> np.ndarray:
     """(M,) bool: the one candidate of each prompt that its view's partition is made of (none where no
     candidate is confident).
 
@@ -79,7 +79,11 @@ def prompt_choice(ev: MaskEvidence, config: VoteConfig) -> np.ndarray:
        "the object", not a part. When at least ``whole_prompts`` of the object's prompts answer so, SAM is
        answering the object everywhere (box-like, flat-coloured objects: doors, refrigerators, laptops), and
        those prompts keep instead their largest candidate (any recorded score, ≥ ``min_points`` points) under
-       ``whole_share``; a prompt without one keeps its whole-object answer.
+       ``whole_share``; a prompt without one keeps its whole-object answer. Not on an object that is one
+       geometric region (``regions`` == 1: geometry and SAM agree that it is one piece, e.g. a sphere).
+
+    Args:
+        regions: the number of geometric regions of the object (None: unknown, the rule applies).
     """
     table = ev.table()
     size, scores = table.size, np.asarray(ev.scores)
@@ -94,7 +98,7 @@ def prompt_choice(ev: MaskEvidence, config: VoteConfig) -> np.ndarray:
     _, first = np.unique(prompts[cand], return_index=True)
     kept = cand[first]
     whole = kept[share[kept] >= config.whole_share]
-    if len(whole) < config.whole_prompts * len(kept):
+    if len(whole) < config.whole_prompts * len(kept) or regions == 1:
         choice[kept] = True
         return choice
     sub = np.flatnonzero(usable & (share < config.whole_share))
@@ -106,13 +110,15 @@ def prompt_choice(ev: MaskEvidence, config: VoteConfig) -> np.ndarray:
     return choice
 
 
-def view_partitions(ev: MaskEvidence, config: VoteConfig) -> ViewPartitions:
+def view_partitions(ev: MaskEvidence, config: VoteConfig, regions: int | None = None) -> ViewPartitions:
     """Resolve every view's masks into one partition (see the module doc).
 
     Args:
         ev: the decoded masks. config: ``min_score`` (a candidate is confident at this predicted IoU),
         ``nms`` (a kept mask suppresses later ones overlapping it by more than this point IoU),
-        ``min_points`` (candidates covering fewer seen points are ignored).
+        ``min_points`` (candidates covering fewer seen points are ignored), the whole-object rule's
+        ``whole_share`` and ``whole_prompts``. regions: the object's number of geometric regions
+        (:func:`prompt_choice`).
     """
     table = ev.table()
     view_ids, seen = table.view_ids, table.seen
@@ -123,7 +129,7 @@ def view_partitions(ev: MaskEvidence, config: VoteConfig) -> ViewPartitions:
     members, size = table.members, table.size
     scores = np.asarray(ev.scores)
     views = np.asarray(ev.views)
-    choice = prompt_choice(ev, config)
+    choice = prompt_choice(ev, config, regions)
     for row, v in enumerate(view_ids):
         chosen = np.flatnonzero(choice & (views == v))
         if not len(chosen):
@@ -139,12 +145,12 @@ def view_partitions(ev: MaskEvidence, config: VoteConfig) -> ViewPartitions:
                           members[kept] if kept else np.zeros((0, n), bool), np.asarray(seg_view, dtype=np.int64))
 
 
-def view_labels(ev: MaskEvidence | None, config: VoteConfig) -> dict[int, np.ndarray]:
-    """Each view's partition (:func:`view_partitions`) as view index → (N,) segment 0..K−1 per point (−1:
-    unknown); empty without evidence (for ``--debug`` drawings)."""
+def view_labels(ev: MaskEvidence | None, config: VoteConfig, regions: int | None = None) -> dict[int, np.ndarray]:
+    """Each view's partition (:func:`view_partitions`; ``regions`` as there) as view index → (N,) segment
+    0..K−1 per point (−1: unknown); empty without evidence (for ``--debug`` drawings)."""
     if ev is None or not len(ev):
         return {}
-    parts = view_partitions(ev, config)
+    parts = view_partitions(ev, config, regions)
     out = {}
     for row, v in enumerate(parts.views):
         _, dense = np.unique(parts.segment[row], return_inverse=True)
@@ -306,7 +312,7 @@ def vote_tree(feats: VoteFeatures, sp: Superpoints, config: VoteConfig, error: f
 def vote_merge(ev: MaskEvidence, sp: Superpoints, config: VoteConfig) -> MergeResult:
     """The votes mode: view partitions, the error rate, the merge tree, cut where the affinity falls below
     ``threshold``."""
-    parts = view_partitions(ev, config)
+    parts = view_partitions(ev, config, regions=len(np.unique(sp.region)))
     feats = superpoint_features(parts, sp.label, sp.count)
     error = view_error_rate(feats, sp.edges, config)
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)

@@ -184,8 +184,7 @@ class ZeroPS:
                  t_all: float) -> PartResult:
         """The stages on a (sub)sampled cloud: render, [cached] initial groups, [cached] self-extension,
         merging or the part graph, [labeling]."""
-        cfg = self.config
-        t = time.perf_counter()
+        cfg, t = self.config, time.perf_counter()
         xyz, _, _ = normalize(pc.xyz)
         views = self.renderer.render(xyz, pc.rgb, pc.normals, layout=self.layout)
         view_index = {v.name: i for i, v in enumerate(views)}
@@ -216,9 +215,8 @@ class ZeroPS:
                             seconds=run.seconds, decodes=run.gstats.decodes + run.estats.decodes, counts=run.counts,
                             views=views if keep_views else [], cached=run.cached, graph=graph,
                             debug={"initial": initial, "extended": groups, "grouping_stats": run.gstats,
-                                   "extension_stats": run.estats, "partitions": view_labels(
-                                       run.evidence, votes,
-                                       None if graph is None else len(np.unique(graph.superpoints.region)))}
+                                   "extension_stats": run.estats,
+                                   "partitions": view_labels(run.evidence, votes, graph and graph.regions)}
                             if self.debug else {})
         if names is not None:
             t = time.perf_counter()

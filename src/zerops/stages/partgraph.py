@@ -57,6 +57,11 @@ class PartGraph:
         return self.merge.tree
 
     @property
+    def regions(self) -> int:
+        """The number of geometric regions of the superpoints."""
+        return len(np.unique(self.superpoints.region))
+
+    @property
     def affinity(self) -> np.ndarray:
         return self.merge.affinity
 

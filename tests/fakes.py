@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from zerops.render.renderer import normalize
 from zerops.segmenters import Segmenter
+from zerops.stages.evidence import MaskEvidence
 
 
 class ColorRegionSegmenter(Segmenter):
@@ -96,3 +98,22 @@ def make_result(folder, xyz: np.ndarray, part: np.ndarray, names: list[str] | No
     result = PartResult(xyz=xyz, part=part, parts=[np.flatnonzero(part == k) for k in range(n_parts)],
                         seconds={"total": 1.0}, decodes=3, counts={}, **kw)
     return write_segment_outputs(folder, result, source=source)
+
+
+def halves_sheet_evidence(half_score: float) -> tuple[np.ndarray, np.ndarray, MaskEvidence]:
+    """A flat 3,000-point sheet seen whole by 4 views; per view two prompts, each with two candidates: its
+    half of the sheet (``half_score``) and the whole sheet (0.95). Returns (N, 3) points, (N,) bool "in the
+    left half", and the evidence."""
+    from types import SimpleNamespace
+
+    xyz, _, _ = normalize(np.random.default_rng(5).uniform([0, 0, 0], [2, 1, 0], size=(3000, 3)))
+    pix = np.stack([(xyz[:, 0] + 1) * 50, (xyz[:, 1] + 1) * 50], axis=1)
+    ev = MaskEvidence(len(xyz))
+    for v in range(4):
+        m = np.zeros((2, 2, 100, 100), bool)
+        m[0, 0, :, :50] = m[1, 0, :, 50:] = True        # each prompt: its half …
+        m[:, 1] = True                                  # … or the whole object
+        ev.add_view_masks(v, m, np.array([[half_score, 0.95]] * 2),
+                          SimpleNamespace(seen=np.ones(len(xyz), bool), pixels=pix), "groups", min_score=0.5,
+                          won_pixels=True)
+    return xyz, xyz[:, 0] < 0, ev

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from fakes import halves_sheet_evidence
 from zerops.config import GraphConfig, RenderConfig, SuperpointConfig, SupportConfig, preset
 from zerops.render.renderer import Renderer, normalize
 from zerops.stages.evidence import MaskEvidence, edge_affinity, pack_evidence, superpoint_evidence, unpack_evidence
@@ -261,19 +262,7 @@ def test_view_votes_split_a_region_that_every_view_cuts_and_join_regions_that_vi
     ignored (it says "one object", not "one part")."""
     from zerops.stages.votemerge import view_partitions
 
-    rng = np.random.default_rng(5)
-    xyz = rng.uniform([0, 0, 0], [2, 1, 0], size=(3000, 3))
-    xyz, _, _ = normalize(xyz)
-    left = xyz[:, 0] < 0
-    seen = np.ones(len(xyz), bool)
-    pix = np.stack([(xyz[:, 0] + 1) * 50, (xyz[:, 1] + 1) * 50], axis=1)
-    ev = MaskEvidence(len(xyz))
-    for v in range(4):
-        m = np.zeros((2, 2, 100, 100), bool)
-        m[0, 0, :, :50] = m[1, 0, :, 50:] = True       # each prompt: its half (0.95) …
-        m[:, 1] = True                                  # … or the whole object (0.95)
-        ev.add_view_masks(v, m, np.full((2, 2), 0.95), SimpleNamespace(seen=seen, pixels=pix), "groups",
-                          min_score=0.5, won_pixels=True)
+    xyz, left, ev = halves_sheet_evidence(0.95)                 # each prompt: its half or the whole, both 0.95
     parts = view_partitions(ev, GraphConfig().votes)
     assert len(parts.segment_view) == 8                  # two segments per view, the whole-object masks unused
     assert (parts.segment[0][left] == parts.segment[0][left][0]).all()

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from fakes import halves_sheet_evidence
 from zerops.config import GraphConfig, VoteConfig
 from zerops.errors import ZeropsError
-from zerops.render.renderer import normalize
 from zerops.stages.evidence import MaskEvidence
 from zerops.stages.partgraph import build_part_graph, graph_parts
 from zerops.stages.votemerge import VoteFeatures, pair_votes, prompt_choice
@@ -80,17 +80,7 @@ def test_votes_count_at_most_max_views_views():
 def test_a_sheet_every_view_calls_one_object_is_split_where_its_sub_object_candidates_cut_it():
     """Every prompt's only confident candidate is the whole sheet; its half is there at 0.7. The default
     splits the sheet into its two halves; with the whole-object rule off it stays one part."""
-    rng = np.random.default_rng(5)
-    xyz, _, _ = normalize(rng.uniform([0, 0, 0], [2, 1, 0], size=(3000, 3)))
-    left = xyz[:, 0] < 0
-    pix = np.stack([(xyz[:, 0] + 1) * 50, (xyz[:, 1] + 1) * 50], axis=1)
-    ev = MaskEvidence(len(xyz))
-    for v in range(4):
-        m = np.zeros((2, 2, 100, 100), bool)
-        m[0, 0, :, :50] = m[1, 0, :, 50:] = True        # each prompt: its half (0.7) …
-        m[:, 1] = True                                  # … or the whole object (0.95)
-        ev.add_view_masks(v, m, np.array([[0.7, 0.95]] * 2), SimpleNamespace(seen=np.ones(len(xyz), bool),
-                          pixels=pix), "groups", min_score=0.5, won_pixels=True)
+    xyz, left, ev = halves_sheet_evidence(0.7)
     cfg = GraphConfig(enabled=True)
     part = graph_parts(build_part_graph(xyz, None, ev, cfg), cfg)
     assert len(np.unique(part)) == 2

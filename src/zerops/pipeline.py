@@ -215,8 +215,8 @@ class ZeroPS:
                             seconds=run.seconds, decodes=run.gstats.decodes + run.estats.decodes, counts=run.counts,
                             views=views if keep_views else [], cached=run.cached, graph=graph,
                             debug={"initial": initial, "extended": groups, "grouping_stats": run.gstats,
-                                   "extension_stats": run.estats,
-                                   "partitions": view_labels(run.evidence, votes, graph and graph.regions)}
+                                   "extension_stats": run.estats, "partitions": view_labels(
+                                       run.evidence, votes, graph and graph.superpoints.n_regions)}
                             if self.debug else {})
         if names is not None:
             t = time.perf_counter()

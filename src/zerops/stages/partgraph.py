@@ -57,11 +57,6 @@ class PartGraph:
         return self.merge.tree
 
     @property
-    def regions(self) -> int:
-        """The number of geometric regions of the superpoints."""
-        return len(np.unique(self.superpoints.region))
-
-    @property
     def affinity(self) -> np.ndarray:
         return self.merge.affinity
 
@@ -136,7 +131,7 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
     if config.merge not in MERGES:
         raise ZeropsError(f"unknown graph merge '{config.merge}': use votes or support")
     if config.merge == "votes" and config.superpoints.split_together > 0 and len(ev):
-        parts = view_partitions(ev, config.votes, regions=len(np.unique(sp.region)))
+        parts = view_partitions(ev, config.votes, regions=sp.n_regions)
         sp = split_atoms(xyz, sp, parts.segment, config.superpoints)
     return PartGraph(superpoints=sp, merge=MERGES[config.merge](ev, sp, getattr(config, config.merge)), masks=len(ev),
                      min_part=config.min_part)

@@ -45,6 +45,11 @@ class Superpoints:
     def count(self) -> int:
         return int(len(self.region))
 
+    @property
+    def n_regions(self) -> int:
+        """The number of geometric regions."""
+        return int(len(np.unique(self.region)))
+
     def sizes(self) -> np.ndarray:
         """(S,) int64 points per superpoint."""
         return np.bincount(self.label, minlength=self.count)

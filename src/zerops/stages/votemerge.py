@@ -312,7 +312,7 @@ def vote_tree(feats: VoteFeatures, sp: Superpoints, config: VoteConfig, error: f
 def vote_merge(ev: MaskEvidence, sp: Superpoints, config: VoteConfig) -> MergeResult:
     """The votes mode: view partitions, the error rate, the merge tree, cut where the affinity falls below
     ``threshold``."""
-    parts = view_partitions(ev, config, regions=len(np.unique(sp.region)))
+    parts = view_partitions(ev, config, regions=sp.n_regions)
     feats = superpoint_features(parts, sp.label, sp.count)
     error = view_error_rate(feats, sp.edges, config)
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)

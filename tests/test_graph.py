@@ -287,3 +287,37 @@ def test_view_votes_split_a_region_that_every_view_cuts_and_join_regions_that_vi
                            min_score=0.5, won_pixels=True)
     joined = graph_parts(build_part_graph(xyz2, None, ev2, cfg), cfg)
     assert np.mean(joined == 0) > 0.97                   # the views hold them together: one part
+
+
+def test_a_part_no_view_sees_joins_its_neighbour_and_without_views_the_regions_stay():
+    """A fin on a floor that every view misses is a geometric region of its own, and nothing says it is a
+    part: the vote merge's cut joins it to the floor it stands on (the tree alone keeps it apart). The floor
+    and the wall that the views' masks separate stay two parts; without any view the regions decide."""
+    rng = np.random.default_rng(6)
+    xyz, which = _two_boxes_at_right_angle(rng)
+    fin = rng.uniform([0.7, 0.02, 0.3], [0.7, 0.3, 0.6], size=(200, 3))
+    xyz, _, _ = normalize(np.concatenate([xyz, fin]))
+    which = np.r_[which, np.full(200, 2)]
+    pix = np.repeat(np.where(which == 0, 10.0, 90.0)[:, None], 2, axis=1)
+    seen = which < 2
+    masks = np.zeros((2, 1, 100, 100), bool)
+    masks[0, 0, :50, :50] = True                          # the floor's pixels
+    masks[1, 0, 50:, 50:] = True                          # the wall's
+    ev = MaskEvidence(len(xyz))
+    for v in range(4):
+        ev.add_view_masks(v, masks, np.full((2, 1), 0.95), SimpleNamespace(seen=seen, pixels=pix), "groups",
+                          min_score=0.5, won_pixels=True)
+    cfg = GraphConfig(enabled=True)
+    graph = build_part_graph(xyz, None, ev, cfg)
+    part = graph_parts(graph, cfg)
+    assert len(np.unique(part)) == 2
+    floor, wall = (np.bincount(part[which == k]).argmax() for k in (0, 1))
+    assert floor != wall and (part[which == 2] == floor).all()
+    assert np.mean(part[which == 0] == floor) > 0.97 and np.mean(part[which == 1] == wall) > 0.97
+    tree_cut = graph.tree.cut(threshold=cfg.votes.threshold)[graph.superpoints.label]
+    kept_apart = np.bincount(tree_cut[which == 2]).argmax()
+    assert np.mean(tree_cut[which == 2] == kept_apart) > 0.9
+    assert kept_apart != np.bincount(tree_cut[which == 0]).argmax()
+    none = graph_parts(build_part_graph(xyz, None, MaskEvidence(len(xyz)), cfg), cfg)
+    fin_part = np.bincount(none[which == 2]).argmax()
+    assert np.mean(none[which == 2] == fin_part) > 0.9 and fin_part != np.bincount(none[which == 0]).argmax()

@@ -30,6 +30,39 @@ def renumber_by_weight(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return rank[lab]
 
 
+def absorb_parts(leaves: np.ndarray, edges: np.ndarray, tie: np.ndarray, sizes: np.ndarray,
+                 select: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """(S,) leaf labels with every part that ``select`` picks joined, smallest first, to the adjacent part it
+    is most strongly tied to; a picked part without neighbours stays.
+
+    Args:
+        leaves: (S,) part per leaf. edges: (E, 2) leaf pairs; tie: (E,) how strongly each edge ties its ends.
+        sizes: (S,) leaf weights. select: ``select(leaves, part_size) -> (P,) bool`` over the part ids (P =
+            ``leaves.max() + 1``; ``part_size``: (P,) summed weights), asked again after every join.
+    Returns:
+        The labels renumbered by weight (:func:`renumber_by_weight`).
+    """
+    leaves = np.asarray(leaves, dtype=np.int64).copy()
+    sizes = np.asarray(sizes, dtype=np.float64)
+    a, b = edges[:, 0], edges[:, 1]
+    for _ in range(len(np.unique(leaves))):
+        part_size = np.bincount(leaves, weights=sizes)
+        picked = np.flatnonzero((part_size > 0) & select(leaves, part_size))
+        moved = False
+        for p in picked[np.argsort(part_size[picked], kind="stable")]:
+            pa, pb = leaves[a], leaves[b]
+            cross = (pa != pb) & ((pa == p) | (pb == p))
+            if not cross.any():
+                continue
+            other = np.where(pa[cross] == p, pb[cross], pa[cross])
+            leaves[leaves == p] = np.bincount(other, weights=tie[cross]).argmax()
+            moved = True
+            break
+        if not moved:
+            break
+    return renumber_by_weight(leaves, sizes)
+
+
 @dataclass
 class MergeTree:
     """The merges of :func:`agglomerate`, in order.

@@ -9,7 +9,8 @@ This replaces the spec's greedy point-IoU union (``merging.py``) in zerops's def
 
    - ``votes`` (the default, :func:`~zerops.stages.votemerge.vote_merge`): each view's masks become one
      partition, superpoints are merged by the views' votes weighted by the views' estimated error rate, the
-     geometric regions as prior; the tree is cut where the merge probability falls below ``graph.votes.threshold``;
+     geometric regions as prior; the tree is cut where the merge probability falls below ``graph.votes.threshold``
+     and parts no view sees join their neighbour;
    - ``support`` (the earlier merge, :func:`~zerops.stages.supportmerge.support_merge`): the score-weighted
      soft co-membership of adjacent superpoints over every mask, average linkage, and the per-object cut by
      mask support (:mod:`zerops.stages.treecut`), the ``graph.support`` section;
@@ -29,7 +30,7 @@ from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
 from zerops.stages.atomsplit import split_atoms
 from zerops.stages.evidence import MaskEvidence
-from zerops.stages.graphmerge import MergeResult, MergeTree, renumber_by_weight
+from zerops.stages.graphmerge import MergeResult, MergeTree, absorb_parts
 from zerops.stages.superpoints import Superpoints, compute_superpoints
 from zerops.stages.supportmerge import support_merge
 from zerops.stages.votemerge import view_partitions, vote_merge
@@ -95,28 +96,10 @@ def hierarchy_levels(graph: PartGraph, chosen: np.ndarray) -> tuple[np.ndarray, 
 def absorb_small(leaves: np.ndarray, sp: Superpoints, affinity: np.ndarray, min_part: float) -> np.ndarray:
     """(S,) leaf labels with every part below ``min_part`` of the points joined to the adjacent part it is
     most strongly tied to (boundary strength × affinity), smallest first; isolated parts stay."""
-    leaves = leaves.copy()
     sizes = sp.sizes().astype(np.float64)
     floor = min_part * sizes.sum()
-    a, b = sp.edges[:, 0], sp.edges[:, 1]
-    tie = sp.strength * np.maximum(affinity, 1e-3)
-    for _ in range(len(np.unique(leaves))):
-        part_size = np.bincount(leaves, weights=sizes)
-        small = np.flatnonzero((part_size > 0) & (part_size < floor))
-        moved = False
-        for p in small[np.argsort(part_size[small], kind="stable")]:
-            pa, pb = leaves[a], leaves[b]
-            cross = (pa != pb) & ((pa == p) | (pb == p))
-            if not cross.any():
-                continue
-            other = np.where(pa[cross] == p, pb[cross], pa[cross])
-            target = np.bincount(other, weights=tie[cross]).argmax()
-            leaves[leaves == p] = target
-            moved = True
-            break
-        if not moved:
-            break
-    return renumber_by_weight(leaves, sizes)
+    return absorb_parts(leaves, sp.edges, sp.strength * np.maximum(affinity, 1e-3), sizes,
+                        lambda _, part_size: part_size < floor)
 
 
 def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, config: GraphConfig,

@@ -28,10 +28,12 @@ err together, so many agreeing views are weaker evidence than as many independen
 
 Clusters are merged greedily (graph-constrained, highest P first: the one loop,
 :func:`~zerops.stages.graphmerge.agglomerate`) until no edge is left, and the tree is cut where P falls
-below ``threshold`` (:func:`vote_merge`). Where no view speaks, or the views are no better than chance
-(ε → 0.5), the geometric regions decide (the ``components`` partition); where views agree, they decide — also
-across regions. Cluster votes are recomputed from the merged clusters' summed histograms, so a large part's
-evidence is all of its points, not a mean of its boundary edges.
+below ``threshold`` (:func:`vote_merge`); a part of that cut that no view sees (only the geometric prior keeps
+it apart: hidden points) joins its best-tied neighbour (:func:`join_unseen`). Where no view speaks, or the
+views are no better than chance (ε → 0.5), the geometric regions decide (the ``components`` partition);
+where views agree, they decide — also across regions. Cluster votes are recomputed from the merged
+clusters' summed histograms, so a large part's evidence is all of its points, not a mean of its boundary
+edges.
 
 Every threshold is a field of the ``graph.votes`` section (:class:`~zerops.config.VoteConfig`); no function
 here has a default of its own.
@@ -46,7 +48,7 @@ from scipy.sparse import csr_matrix
 from zerops.config import VoteConfig
 from zerops.geometry.masks import flatten_masks, mask_nms
 from zerops.stages.evidence import MaskEvidence
-from zerops.stages.graphmerge import MergeResult, MergeTree, agglomerate
+from zerops.stages.graphmerge import MergeResult, MergeTree, absorb_parts, agglomerate, renumber_by_weight
 from zerops.stages.superpoints import Superpoints
 
 
@@ -318,5 +320,28 @@ def vote_merge(ev: MaskEvidence, sp: Superpoints, config: VoteConfig) -> MergeRe
     same_region = (sp.region[sp.edges[:, 0]] == sp.region[sp.edges[:, 1]]).astype(np.float64)
     affinity = vote_affinity(feats, sp.edges, sp.strength, sp.strength * same_region, config, error)
     tree = vote_tree(feats, sp, config, error)
-    return MergeResult(tree=tree, affinity=affinity, cut=tree.cut(threshold=config.threshold),
+    cut = join_unseen(tree.cut(threshold=config.threshold), sp, feats.seen, affinity, config.min_seen)
+    return MergeResult(tree=tree, affinity=affinity, cut=cut,
                        stats={"evidence_edges": int(np.isfinite(affinity).sum()), "view_error": error})
+
+
+def join_unseen(leaves: np.ndarray, sp: Superpoints, seen: np.ndarray, affinity: np.ndarray,
+                min_seen: float) -> np.ndarray:
+    """(S,) leaf labels where every part that no view sees ``min_seen`` points of (no view could vote on it:
+    hidden inside, or behind other parts in every view) joins the adjacent part it is most strongly tied to
+    (boundary strength × affinity), smallest first. Such a part exists only because the geometric prior
+    keeps it apart; with no view to say it is a part, it is not one.
+
+    Args:
+        leaves: (S,) part per superpoint. seen: (S, V) seen points of every superpoint per view
+        (:class:`VoteFeatures` ``seen``). affinity: (E,) per superpoint edge.
+    """
+    if seen.shape[1] == 0:                      # no view with masks: the geometric regions decide
+        return renumber_by_weight(leaves, sp.sizes())
+
+    def unseen(labels: np.ndarray, part_size: np.ndarray) -> np.ndarray:
+        per_view = np.zeros((len(part_size), seen.shape[1]))
+        np.add.at(per_view, labels, seen)
+        return per_view.max(axis=1, initial=0.0) < min_seen
+
+    return absorb_parts(leaves, sp.edges, sp.strength * np.maximum(affinity, 1e-3), sp.sizes(), unseen)

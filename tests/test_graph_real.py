@@ -52,3 +52,22 @@ def test_a_one_part_object_is_few_parts_and_never_zero(model):
     off = ZeroPS(preset("graph").with_overrides(**{"graph.votes.whole_prompts": 1.01}), progress=False)
     sizes = np.bincount(off.segment(make_cloud(xyz, None), keep_views=False).part)
     assert len(sizes) <= 2 and sizes[0] >= 0.95 * len(xyz), sizes
+
+
+def _same_evidence(a, b) -> bool:
+    """Two runs recorded the same masks: views, scores, prompts and covered points, in the same order."""
+    ea, eb = a.debug["evidence"], b.debug["evidence"]
+    return (ea.views == eb.views and ea.scores == eb.scores and ea.prompts == eb.prompts
+            and all(np.array_equal(x, y) for x, y in zip(ea.members, eb.members)) and len(ea) == len(eb))
+
+
+def test_point_decodes_give_the_evidence_and_parts_of_full_masks(real_data):
+    """The default decodes the initial prompts at the views' point pixels only: the same prompts are skipped,
+    the same candidates recorded with the same points, so the parts are those of full-size masks."""
+    shape = load_partnete_shape(real_data / "Lamp/pointtree_lamp")
+    runs = [ZeroPS(preset("graph").with_overrides(**{"graph.point_decodes": pd}), progress=False, debug=True)
+            .segment(shape.cloud, keep_views=False) for pd in (True, False)]
+    points, full = runs
+    assert points.decodes == full.decodes > 100 and len(points.debug["evidence"]) > 300
+    assert _same_evidence(points, full) and np.array_equal(points.part, full.part)
+    assert points.counts["initial_groups"] == 0 < full.counts["initial_groups"]   # no groups are built

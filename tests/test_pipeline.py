@@ -65,6 +65,21 @@ def test_table_with_perfect_masks():
     assert best_instance_ious(shape.instance, r.part).mean() > 95.0      # measured 97.8 (top + 4 legs)
 
 
+def test_point_decodes_record_what_full_masks_record(chair):
+    """Graph preset, a segmenter without low-resolution logits (full masks read at the pixels): decoding at the
+    point pixels skips the same prompts and records the same evidence as building the initial groups."""
+    _, cloud = chair
+    runs = [ZeroPS(build_config("graph").with_overrides(**{"render.image_size": 320, "grouping.min_mask_area": 32,
+                                                           "graph.point_decodes": pd}),
+                   segmenter=ColorRegionSegmenter(), progress=False, debug=True).segment(cloud) for pd in (True, False)]
+    (points, full), ev = runs, [r.debug["evidence"] for r in runs]
+    assert 0 < points.decodes == full.decodes < 8 * 64                 # covered prompts were skipped alike
+    assert ev[0].views == ev[1].views and ev[0].prompts == ev[1].prompts and len(ev[0]) == len(ev[1]) > 50
+    assert all(np.array_equal(a, b) for a, b in zip(ev[0].members, ev[1].members))
+    assert np.array_equal(points.part, full.part)
+    assert points.counts["initial_groups"] == 0 < full.counts["initial_groups"]
+
+
 def test_build_config_switches_and_errors():
     cfg = build_config("paper", no_extension=True, passes=1, merge_threshold=0.5, views="partslip10", n_prompts=32)
     assert not cfg.extension.enabled and cfg.extension.passes == 1

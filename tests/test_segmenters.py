@@ -103,7 +103,7 @@ def test_upscaler_matches_two_stage_resize(hw):
 
 
 @pytest.mark.parametrize("hw", [(800, 800), (600, 800), (90, 130)])
-def test_upscaler_at_pixels_equals_the_full_upscale_there(hw):
+def test_upscaler_at_pixels_and_areas_equal_the_full_upscale(hw):
     rng = np.random.default_rng(2)
     coarse = rng.standard_normal((5, 16, 16)).astype(np.float32)
     low = np.kron(coarse, np.ones((16, 16), np.float32)) + rng.normal(0, 0.3, (5, 256, 256)).astype(np.float32)
@@ -114,9 +114,11 @@ def test_upscaler_at_pixels_equals_the_full_upscale_there(hw):
         full = up(low, threshold)
         got = up.at(low, rows, cols, threshold)
         assert got.shape == (5, 5000) and 0.1 < got.mean() < 0.9
-        # exact at 0; elsewhere only where the value is within float32 rounding of the threshold
-        assert (got != full[:, rows, cols]).sum() <= (0 if threshold == 0.0 else 2)
+        assert np.array_equal(got, full[:, rows, cols])         # the same decision per pixel, at any threshold
+        assert np.array_equal(up.areas(low, threshold), full.reshape(5, -1).sum(axis=1))
     assert up.at(low, rows[:0], cols[:0]).shape == (5, 0)
+    flat = np.stack([np.full((256, 256), 2.0, np.float32), np.full((256, 256), -2.0, np.float32)])
+    assert up.areas(flat).tolist() == [hw[0] * hw[1], 0]        # one-signed everywhere: counted at low resolution
 
 
 # ---------------------------------------------------------------------------------------------- protocol
@@ -316,6 +318,31 @@ def test_point_pixel_decodes_equal_full_masks_at_the_pixels(embedded, scene):
     assert np.array_equal(at, masks[:, :, rows, cols]) and at.any()
     with pytest.raises(ZeropsError, match="outside"):
         embedded.predict_at(0, prompts, np.array([h]), np.array([0]))
+
+
+@pytest.mark.model
+def test_point_pixel_stability_and_areas_equal_the_full_masks(embedded, scene):
+    prompts = scene["prompts"]
+    full_m, full_s, full_st = embedded.predict_with_stability(0, prompts)
+    h, w = embedded.image_size(0)
+    rng = np.random.default_rng(1)
+    rows, cols = rng.integers(0, h, 30000), rng.integers(0, w, 30000)
+    lo = float(np.median(full_s))
+    at, s, st, areas = embedded.predict_at_with_stability(0, prompts, rows, cols, min_score=lo, min_stability=0.9)
+    assert np.array_equal(at, full_m[:, :, rows, cols]) and np.array_equal(s, full_s)
+    passed = full_s > lo
+    kept = passed & (full_st >= 0.9)
+    assert 0 < kept.sum() < passed.sum() < passed.size
+    assert np.array_equal(st[passed], full_st[passed]) and not st[~passed].any()
+    full_areas = full_m.reshape(*full_m.shape[:2], -1).sum(axis=2)
+    assert np.array_equal(areas[kept], full_areas[kept]) and not areas[~kept].any()
+    # with ``needed`` pixels, only the candidates holding one of them get stability and area
+    needed = np.zeros(len(rows), dtype=bool)
+    needed[:50] = True
+    _, _, st2, _ = embedded.predict_at_with_stability(0, prompts, rows, cols, min_score=lo, needed=needed)
+    holds = at[:, :, :50].any(axis=2) & passed
+    assert 0 < holds.sum() < passed.sum()
+    assert np.array_equal(st2[holds], full_st[holds]) and not st2[~holds].any()
 
 
 @pytest.mark.model

@@ -105,7 +105,7 @@ LAYERS = [
     {"render"},
     {"segmenters", "detectors", "cache", "partnames"},
     {"stages"},
-    {"result", "pipeline", "options"},
+    {"result", "runstate", "pipeline", "options"},
     {"eval", "viz", "output"},
     {"cli", "__main__", ""},
 ]

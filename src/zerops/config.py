@@ -242,6 +242,8 @@ class GraphConfig:
     lift_won_pixels: bool = True     # a point is in a mask when most pixels it wins are (False: its centre)
     mask_min_score: float = 0.5      # decoded candidates above this predicted IoU count as evidence (every
                                      # segmenter, initial groups and self-extension alike)
+    point_decodes: bool = True       # without self-extension: decode the initial prompts at the views' point
+                                     # pixels only (the same evidence, no full-size masks, no initial groups)
     merge: str = "votes"             # votes | support: which section below merges the superpoints
     cut: str = "auto"                # auto: the merge mode's own cut | threshold: at ``threshold``
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
@@ -311,6 +313,12 @@ class ZeroPSConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def decodes_at_points(self) -> bool:
+        """Whether the initial prompts are decoded at point pixels only (``graph.point_decodes``): the graph
+        merge reads only the evidence, and no self-extension needs the initial groups."""
+        return self.graph.enabled and self.graph.point_decodes and not self.extension.enabled
 
     def with_overrides(self, **dotted: Any) -> "ZeroPSConfig":
         """Return a copy with ``section.name=value`` overrides, e.g. ``merging.iou_threshold=0.5`` or

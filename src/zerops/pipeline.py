@@ -10,7 +10,7 @@ Usage (SAM-generator style: the constructor takes every knob, ``segment`` does t
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,11 +19,11 @@ import numpy as np
 from tqdm import tqdm
 
 from zerops.cache import StageCache, array_digest, pack_groups, stage_key, unpack_groups
-from zerops.config import DEFAULT_PRESET, GraphConfig, ZeroPSConfig, preset
+from zerops.config import DEFAULT_PRESET, ZeroPSConfig, preset
 from zerops.detectors import as_detector, get_detector
 from zerops.detectors.base import pack_detections, unpack_detections
 from zerops.errors import ZeropsError
-from zerops.geometry.masks import Lifter, fill_nearest
+from zerops.geometry.masks import fill_nearest
 from zerops.geometry.pointops import knn, point_spacing
 from zerops.io.cloud import PointCloud
 from zerops.io.load import as_cloud
@@ -31,10 +31,11 @@ from zerops.partnames import resolve_part_names
 from zerops.render.renderer import RenderedView, Renderer, normalize
 from zerops.render.views import extension_order, get_layout
 from zerops.result import PartResult, propagate_result, subsample_cloud
-from zerops.segmenters import PromptSet, decode_with_stability, get_segmenter
-from zerops.stages.evidence import MaskEvidence, pack_evidence, unpack_evidence
-from zerops.stages.extension import DecodeMemo, ExtensionStats, SveTools, self_extension
-from zerops.stages.grouping import GroupingStats, initial_groups
+from zerops.runstate import Run
+from zerops.segmenters import PromptSet, decode_at_with_stability, decode_with_stability, get_segmenter
+from zerops.stages.evidence import MaskEvidence, evidence_pixels, pack_evidence, unpack_evidence
+from zerops.stages.extension import DecodeMemo, SveTools, self_extension
+from zerops.stages.grouping import initial_groups, prompt_view
 from zerops.stages.labeling import VoteRecord, assign_labels, cnvp, vote_matrix
 from zerops.stages.merging import cleanup_labels, merge_groups, resolve_labels
 from zerops.stages.partgraph import PartGraph, build_part_graph, graph_parts
@@ -73,13 +74,13 @@ class ZeroPS:
         self.layout = get_layout(r.views, r.view_neighbors, r.start_fraction)
 
     # ------------------------------------------------------------------------------------------ stages
-    def _decode_sve(self, run: _Run, view: int, prompts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _decode_sve(self, run: Run, view: int, prompts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """SVE decode: all prompt sets of one view in one segmenter call (positive clicks only)."""
         masks, scores = self.segmenter.predict(run.slot[view], [PromptSet.positive(p) for p in prompts])
         _record(run, view, masks, scores, "extension")
         return masks, scores
 
-    def _decode_amg(self, run: _Run, view: int, prompts: list[np.ndarray]):
+    def _decode_amg(self, run: Run, view: int, prompts: list[np.ndarray]):
         """Initial-group decode: single-point prompts, stability scores when the segmenter offers them. In graph
         mode every candidate comes back (the evidence floor applies where evidence is recorded); otherwise the
         segmenter may leave the candidates that the §3.1 filters drop empty."""
@@ -90,7 +91,18 @@ class ZeroPS:
         _record(run, view, out[0], out[1], "groups")
         return out
 
-    def _encode(self, run: _Run, needed: list[str]) -> float:
+    def _decode_points(self, run: Run, view: int, prompts: list[np.ndarray], pixel: np.ndarray, needed: np.ndarray):
+        """Initial-prompt decode at the (P,) flat evidence pixels only (``config.decodes_at_points``), recorded."""
+        g, rendered = self.config.grouping, run.views[view]
+        hw = rendered.index_map.shape
+        out = decode_at_with_stability(self.segmenter, run.slot[view], [PromptSet.positive(p) for p in prompts],
+                                       pixel // hw[1], pixel % hw[1], min_score=g.pred_iou_thresh,
+                                       min_stability=g.stability_score_thresh, needed=needed)
+        run.evidence.add_view_pixels(view, out[0], pixel, hw, out[1], rendered, "groups",
+                                     min_score=run.evidence_floor, won_pixels=run.won_pixels)
+        return out
+
+    def _encode(self, run: Run, needed: list[str]) -> float:
         """Encode the views a run needs (``run.slot`` maps a view index to its segmenter slot); seconds.
         With a stage cache and a segmenter that can export its embeddings, views are encoded once."""
         t = time.perf_counter()
@@ -116,7 +128,8 @@ class ZeroPS:
         grouping = {"__type__": "GroupingConfig", **{k: v for k, v in asdict(cfg.grouping).items() if v != "start"}}
         groups = stage_key("groups", cloud, cfg.render, grouping, cfg.seed, _identity(self.segmenter),
                            *((("evidence-won-pixels" if cfg.graph.lift_won_pixels else "evidence-centre"),
-                              cfg.graph.mask_min_score) if cfg.graph.enabled else ()))
+                              cfg.graph.mask_min_score) if cfg.graph.enabled else ()),
+                           *(("no-groups",) if cfg.decodes_at_points else ()))
         return {"cloud": cloud, "groups": groups, "extended": stage_key("extended", groups, cfg.extension)}
 
     def segment(self, cloud: Any, part_names: Sequence[str] | str | None = None, category: str | None = None,
@@ -189,7 +202,7 @@ class ZeroPS:
         views = self.renderer.render(xyz, pc.rgb, pc.normals, layout=self.layout)
         view_index = {v.name: i for i, v in enumerate(views)}
         prompted = self.layout.start_views if cfg.grouping.prompt_views == "start" else list(view_index)
-        run = _Run(xyz=xyz, rgb=pc.rgb, views=views, view_index=view_index,
+        run = Run(xyz=xyz, rgb=pc.rgb, views=views, view_index=view_index,
                    starts=[s for s in prompted if s in view_index],
                    eps=max(cfg.grouping.dbscan_eps, cfg.grouping.eps_spacing_factor * point_spacing(xyz)),
                    min_pts=cfg.grouping.dbscan_min_points, keys=self._stage_keys(pc) if self.cache is not None else {},
@@ -215,7 +228,7 @@ class ZeroPS:
                             seconds=run.seconds, decodes=run.gstats.decodes + run.estats.decodes, counts=run.counts,
                             views=views if keep_views else [], cached=run.cached, graph=graph,
                             debug={"initial": initial, "extended": groups, "grouping_stats": run.gstats,
-                                   "extension_stats": run.estats, "partitions": view_labels(
+                                   "extension_stats": run.estats, "evidence": run.evidence, "partitions": view_labels(
                                        run.evidence, votes, graph and graph.superpoints.n_regions)}
                             if self.debug else {})
         if names is not None:
@@ -226,7 +239,7 @@ class ZeroPS:
         return result
 
     # ---- the stage cache: a miss (or no cache) is None; a cache that cannot be written is skipped
-    def _cache_get(self, stage: str, run: "_Run") -> dict[str, np.ndarray] | None:
+    def _cache_get(self, stage: str, run: Run) -> dict[str, np.ndarray] | None:
         hit = self.cache.get(stage, run.keys[stage]) if self.cache is not None else None
         if hit is not None:
             run.cached.append(stage)
@@ -234,14 +247,14 @@ class ZeroPS:
                 run.evidence = unpack_evidence(hit)
         return hit
 
-    def _cache_put(self, stage: str, run: "_Run", groups: dict[str, list[np.ndarray]],
+    def _cache_put(self, stage: str, run: Run, groups: dict[str, list[np.ndarray]],
                    **scalars: int) -> None:
         if self.cache is not None:
             evidence = pack_evidence(run.evidence) if run.evidence is not None else {}
             self.cache.put(stage, run.keys[stage], {**pack_groups(groups), **evidence,
                                                     **{k: np.int64(v) for k, v in scalars.items()}})
 
-    def _cached_extension(self, run: "_Run") -> dict[str, list[np.ndarray]] | None:
+    def _cached_extension(self, run: Run) -> dict[str, list[np.ndarray]] | None:
         """The extended groups from the stage cache (then neither SAM nor the initial groups are needed)."""
         hit = self._cache_get("extended", run)
         if hit is None:
@@ -250,7 +263,7 @@ class ZeroPS:
                           decodes_extension=int(hit["decodes_extension"]))
         return unpack_groups(hit)
 
-    def _initial_stage(self, run: "_Run") -> dict[str, list[np.ndarray]]:
+    def _initial_stage(self, run: Run) -> dict[str, list[np.ndarray]]:
         """Initial 3D groups of every start view (METHOD.md §3.1), from the cache or SAM. With self-extension
         every view is encoded (it decodes in all of them), else only the start views."""
         cfg = self.config
@@ -266,14 +279,19 @@ class ZeroPS:
         groups = {}
         for s in tqdm(run.starts, desc="initial groups", unit="view", disable=not self.progress, leave=False):
             i = run.view_index[s]
-            groups[s] = initial_groups(i, run.views[i], partial(self._decode_amg, run), run.lifter(cfg), cfg.grouping,
-                                       stats=run.gstats)
+            if cfg.decodes_at_points:           # the vote merge reads the evidence only
+                groups[s] = prompt_view(i, run.views[i], partial(self._decode_points, run), run.xyz, cfg.grouping,
+                                        evidence_pixels(run.views[i], run.views[i].index_map.shape, run.won_pixels),
+                                        stats=run.gstats)
+            else:
+                groups[s] = initial_groups(i, run.views[i], partial(self._decode_amg, run), run.lifter(cfg),
+                                           cfg.grouping, stats=run.gstats)
         run.seconds["groups"] = time.perf_counter() - t
         run.counts["decodes_groups"] = run.gstats.decodes
         self._cache_put("groups", run, groups, decodes=run.gstats.decodes)
         return groups
 
-    def _extension_stage(self, run: "_Run", groups: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    def _extension_stage(self, run: Run, groups: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
         """Self-extension of every start view's groups over its BFS view order (METHOD.md §3.2–3.3)."""
         cfg = self.config
         t = time.perf_counter()
@@ -292,7 +310,7 @@ class ZeroPS:
                         decodes_groups=run.counts["decodes_groups"], decodes_extension=run.estats.decodes)
         return groups
 
-    def _merge_stage(self, run: "_Run", groups: dict[str, list[np.ndarray]]) -> tuple[np.ndarray, PartGraph | None]:
+    def _merge_stage(self, run: Run, groups: dict[str, list[np.ndarray]]) -> tuple[np.ndarray, PartGraph | None]:
         """(N,) parts from the pooled groups: merging (METHOD.md §3.4), or the part graph (§11) in graph mode."""
         cfg = self.config
         pooled = [g for s in run.starts for g in groups.get(s, [])]
@@ -350,35 +368,7 @@ class ZeroPS:
                              votes=int(V.sum()), labeled_parts=int((labels.part_class >= 0).sum()))
 
 
-@dataclass
-class _Run:
-    """One cloud's pass through the stages: its views and maps, DBSCAN settings, cache keys and bookkeeping."""
-
-    xyz: np.ndarray                              # (N, 3) normalized points
-    rgb: np.ndarray | None                       # (N, 3) colors or None
-    views: list[RenderedView]
-    view_index: dict[str, int]
-    starts: list[str]
-    eps: float
-    min_pts: int
-    keys: dict[str, str]                         # stage -> cache key ("cloud": the cloud's digest)
-    seconds: dict[str, float] = field(
-        default_factory=lambda: dict.fromkeys(("render", "encode", "groups", "extension"), 0.0))
-    counts: dict[str, int] = field(default_factory=dict)
-    cached: list[str] = field(default_factory=list)
-    gstats: GroupingStats = field(default_factory=GroupingStats)
-    estats: ExtensionStats = field(default_factory=ExtensionStats)
-    evidence: MaskEvidence | None = None         # graph mode: every decoded candidate mask of this cloud
-    slot: dict[int, int] = field(default_factory=dict)   # view index -> the segmenter's image slot
-    won_pixels: bool = GraphConfig.lift_won_pixels        # evidence: lift masks by the pixels a point wins
-    evidence_floor: float = GraphConfig.mask_min_score    # evidence: candidates scoring <= this are not kept
-
-    def lifter(self, config: ZeroPSConfig) -> Lifter:
-        """How this run turns a mask into a group (its points, DBSCAN settings, lifting margin)."""
-        return Lifter(self.xyz, self.eps, self.min_pts, config.grouping.lift_margin)
-
-
-def _record(run: _Run, view: int, masks: np.ndarray, scores: np.ndarray, source: str) -> None:
+def _record(run: Run, view: int, masks: np.ndarray, scores: np.ndarray, source: str) -> None:
     """Keep every decoded candidate as evidence for the superpoint graph (graph mode only)."""
     if run.evidence is not None:
         run.evidence.add_view_masks(view, masks, scores, run.views[view], source, min_score=run.evidence_floor,

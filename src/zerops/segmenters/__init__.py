@@ -14,6 +14,7 @@ from zerops.segmenters.base import (
     Segmenter,
     as_prompt_sets,
     check_segmenter,
+    decode_at_with_stability,
     decode_with_stability,
     select_masks,
 )
@@ -49,5 +50,5 @@ def register_segmenter(name: str, factory: Any) -> None:
     SEGMENTERS.register(name, factory)
 
 
-__all__ = ["SEGMENTERS", "PromptSet", "Segmenter", "as_prompt_sets", "available_segmenters", "decode_with_stability",
-           "get_segmenter", "register_segmenter", "select_masks"]
+__all__ = ["SEGMENTERS", "PromptSet", "Segmenter", "as_prompt_sets", "available_segmenters",
+           "decode_at_with_stability", "decode_with_stability", "get_segmenter", "register_segmenter", "select_masks"]

@@ -202,6 +202,20 @@ class Segmenter(abc.ABC):
         masks, scores = self.predict(view, prompts)
         return masks[:, :, rows, cols], scores
 
+    def predict_at_with_stability(self, view: int, prompts: Iterable[PromptSet] | PromptSet | np.ndarray,
+                                  rows: np.ndarray, cols: np.ndarray, offset: float = 1.0,
+                                  min_score: float | None = None, min_stability: float | None = None,
+                                  needed: np.ndarray | None = None
+                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """Every candidate read at P pixels, with what the §3.1 filters need of the full masks: masks (B, 3, P)
+        bool, scores (B, 3), stability (B, 3) float32 or None, areas (B, 3) int64 pixels of each full mask.
+        Stability and areas are only needed where the caller may keep a candidate: they may be 0 for candidates
+        scoring <= ``min_score`` (stability and area), below ``min_stability`` (area), or, with ``needed`` ((P,)
+        bool), holding none of those pixels. This default decodes full masks and indexes them."""
+        rows, cols = check_pixels(rows, cols, self.image_size(view))
+        masks, scores, stability = self.predict_with_stability(view, prompts, offset)
+        return masks[:, :, rows, cols], scores, stability, masks.reshape(*masks.shape[:2], -1).sum(axis=2)
+
     def _predict(self, view: int, prompts: Any, offset: float | None, min_score: float | None = None,
                  min_stability: float | None = None):
         sets = self._checked_sets(view, prompts)
@@ -276,6 +290,20 @@ def check_pixels(rows: Any, cols: Any, hw: tuple[int, int]) -> tuple[np.ndarray,
     if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= hw[0] or cols.max() >= hw[1]):
         raise ZeropsError(f"a pixel lies outside the {hw[1]}x{hw[0]} view")
     return rows.astype(np.int64), cols.astype(np.int64)
+
+
+def decode_at_with_stability(segmenter: Any, view: int, sets: list[PromptSet], rows: np.ndarray, cols: np.ndarray,
+                             min_score: float | None = None, min_stability: float | None = None,
+                             needed: np.ndarray | None = None
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """:meth:`Segmenter.predict_at_with_stability` of any segmenter; one without it decodes full masks
+    (:func:`decode_with_stability`) and they are read at the pixels here."""
+    if hasattr(segmenter, "predict_at_with_stability"):
+        return segmenter.predict_at_with_stability(view, sets, rows, cols, min_score=min_score,
+                                                   min_stability=min_stability, needed=needed)
+    masks, scores, stability = decode_with_stability(segmenter, view, sets)
+    masks = np.asarray(masks, dtype=bool)
+    return masks[:, :, rows, cols], scores, stability, masks.reshape(*masks.shape[:2], -1).sum(axis=2)
 
 
 def decode_with_stability(segmenter: Any, view: int, sets: list[PromptSet], min_score: float | None = None,

@@ -271,13 +271,8 @@ class EmbeddedSam(Segmenter):
             # candidates the caller drops anyway are not upscaled (their masks stay empty)
             todo = np.flatnonzero(score > min_score) if min_score is not None else np.arange(n * 3)
             if stability is not None and len(todo):
-                # SAM's stability score: area(logits > +offset) / area(logits > -offset), upscaled exactly
-                inner = up(cand[todo], offset).reshape(len(todo), -1).sum(axis=1)
-                outer = up(cand[todo], -offset).reshape(len(todo), -1).sum(axis=1)
-                stab = inner / np.maximum(outer, 1)
-                flat = stability[s:s + n].reshape(-1)
-                flat[todo] = stab
-                stability[s:s + n] = flat.reshape(n, 3)
+                stab = _stability(up, cand[todo], offset)
+                stability[s:s + n].reshape(-1)[todo] = stab
                 if min_stability is not None:
                     todo = todo[stab >= min_stability]
             if len(todo):
@@ -285,25 +280,47 @@ class EmbeddedSam(Segmenter):
                 block[todo] = up(cand[todo])
         return masks, scores, stability
 
-    def predict_at(self, view: int, prompts, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The candidates read at P pixels straight from the low-resolution logits (no full-size upscaling):
-        rows / cols (P,) int -> masks (B, 3, P) bool (equal to :meth:`predict`'s at those pixels, see
-        :meth:`LogitUpscaler.at`), scores (B, 3) float32."""
+    def predict_at_with_stability(self, view: int, prompts, rows: np.ndarray, cols: np.ndarray, offset: float = 1.0,
+                                  min_score: float | None = None, min_stability: float | None = None,
+                                  needed: np.ndarray | None = None):
+        """:meth:`Segmenter.predict_at_with_stability` from the low-resolution logits: every candidate read at
+        the P pixels, stability and full-view areas counted without building any (H, W) mask, and only for the
+        candidates that need them."""
         sets = self._checked_sets(view, prompts)
         rows, cols = check_pixels(rows, cols, self._sizes[view])
-        masks = np.zeros((len(sets), 3, len(rows)), dtype=bool)
-        scores = np.zeros((len(sets), 3), dtype=np.float32)
+        b = len(sets)
+        masks = np.zeros((b, 3, len(rows)), dtype=bool)
+        scores = np.zeros((b, 3), dtype=np.float32)
+        stability = np.zeros((b, 3), dtype=np.float32)
+        areas = np.zeros((b, 3), dtype=np.int64)
         up = self._upscaler(view)
         sizes = np.array([len(p) for p in sets])
         for k in np.unique(sizes):
             idx = np.flatnonzero(sizes == k)
-            pts = np.stack([sets[i].points for i in idx])
-            lab = np.stack([sets[i].labels for i in idx])
-            low, iou = self.decode_lowres(view, pts, lab)
+            low, iou = self.decode_lowres(view, np.stack([sets[i].points for i in idx]),
+                                          np.stack([sets[i].labels for i in idx]))
             n = low.shape[0]
-            masks[idx] = up.at(low[:, 1:4].reshape(n * 3, LOW_RES, LOW_RES), rows, cols).reshape(n, 3, -1)
+            cand = low[:, 1:4].reshape(n * 3, LOW_RES, LOW_RES)
+            masks[idx] = up.at(cand, rows, cols).reshape(n, 3, -1)
             scores[idx] = iou[:, 1:4]
-        self.n_decodes += len(sets)
+            todo = np.flatnonzero(iou[:, 1:4].reshape(-1) > min_score) if min_score is not None else np.arange(n * 3)
+            if needed is not None:
+                todo = todo[masks[idx].reshape(n * 3, -1)[todo][:, needed].any(axis=1)]
+            stab, area = np.zeros(n * 3, np.float32), np.zeros(n * 3, np.int64)
+            if len(todo):
+                stab[todo] = _stability(up, cand[todo], offset)
+                if min_stability is not None:
+                    todo = todo[stab[todo] >= min_stability]
+                area[todo] = up.areas(cand[todo])
+            stability[idx], areas[idx] = stab.reshape(n, 3), area.reshape(n, 3)
+        self.n_decodes += b
+        return masks, scores, stability, areas
+
+    def predict_at(self, view: int, prompts, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates read at P pixels straight from the low-resolution logits (no full-size upscaling):
+        rows / cols (P,) int -> masks (B, 3, P) bool (equal to :meth:`predict`'s at those pixels, see
+        :meth:`LogitUpscaler.at`), scores (B, 3) float32."""
+        masks, scores, _, _ = self.predict_at_with_stability(view, prompts, rows, cols, min_score=np.inf)
         return masks, scores
 
     # ---- reference path ----------------------------------------------------------------------------
@@ -335,6 +352,11 @@ class EmbeddedSam(Segmenter):
             out["single_masks"][i] = single[0, 0] > 0
             out["single_scores"][i] = single_iou[0, 0]
         return out
+
+
+def _stability(up: LogitUpscaler, logits: np.ndarray, offset: float) -> np.ndarray:
+    """(N,) float32 SAM's stability score of (N, h, w) logits: area(upscaled > +offset) / area(upscaled > −offset)."""
+    return (up.areas(logits, offset) / np.maximum(up.areas(logits, -offset), 1)).astype(np.float32)
 
 
 def _shipped_feed(emb: np.ndarray, coords: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:

@@ -78,54 +78,70 @@ class LogitUpscaler:
         logits = np.ascontiguousarray(logits, dtype=np.float32)
         n = logits.shape[0]
         ty, tx = self._y, self._x
-        pos = logits > threshold
-        # "Mixed" blocks: a (Ty, Tx) window starting at (r, c) holds both signs.
-        any_pos = _window_reduce(pos, ty.n_taps, tx.n_taps, np.logical_or)
-        all_pos = _window_reduce(pos, ty.n_taps, tx.n_taps, np.logical_and)
+        pos, mixed = self._blocks(logits, threshold)
         out = np.take(np.take(pos, ty.start, axis=1), tx.start, axis=2)               # (N, H, W)
         # Mixed blocks are few (a band along the boundary): find them at low resolution, then expand.
-        nb, rb, cb = np.nonzero(any_pos & ~all_pos)
+        nb, rb, cb = np.nonzero(mixed)
         if nb.size:
             oi, oj, on = _expand_cells(nb, rb, cb, ty.start, tx.start)
-            h, w = logits.shape[1:]
-            base = on * (h * w) + ty.start[oi] * w + tx.start[oj]                      # (M,)
-            flat = logits.reshape(-1)
-            wy = ty.weights[oi]
-            wx = tx.weights[oj]
-            val = np.zeros(base.shape, dtype=np.float32)
-            for a in range(ty.n_taps):
-                row = np.zeros(base.shape, dtype=np.float32)
-                for b in range(tx.n_taps):
-                    row += wx[:, b] * flat[base + (a * w + b)]
-                val += wy[:, a] * row
-            out[on, oi, oj] = val > threshold
+            out[on, oi, oj] = self._exact(logits, on, oi, oj) > threshold
         return out.reshape(n, *self.out_hw)
-
 
     def at(self, logits: np.ndarray, rows: np.ndarray, cols: np.ndarray, threshold: float = 0.0) -> np.ndarray:
         """The upscaled masks read at P pixels only: ``logits`` (N, h, w) float32, ``rows`` / ``cols`` (P,) int
-        output pixel indices -> (N, P) bool, ``upscaled > threshold``.
+        output pixel indices -> (N, P) bool, equal to ``self(logits, threshold)[:, rows, cols]``.
 
-        Every pixel is evaluated exactly with the same taps and the same float32 arithmetic as the boundary
-        band of :meth:`__call__`; where :meth:`__call__` decides a pixel from a one-signed block, the two can
-        differ only when the exact value is within float32 rounding of ``threshold`` (never at threshold 0).
-        The cost is N × P × taps, independent of the view's size.
+        The same decision as :meth:`__call__` per pixel (its block's sign where the block has one, else the
+        exact value), without building the (N, H, W) masks: the cost is N × P plus the boundary band's pixels.
         """
         logits = np.ascontiguousarray(logits, dtype=np.float32)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         cols = np.asarray(cols, dtype=np.int64).reshape(-1)
-        ty, tx = self._y, self._x
         n, h, w = logits.shape
-        base = ty.start[rows] * w + tx.start[cols]                                     # (P,)
-        flat = logits.reshape(n, h * w)
-        wy, wx = ty.weights[rows], tx.weights[cols]                                    # (P, Ty), (P, Tx)
-        val = np.zeros((n, len(rows)), dtype=np.float32)
+        pos, mixed = self._blocks(logits, threshold)
+        cell = self._y.start[rows] * w + self._x.start[cols]                           # (P,)
+        out = pos.reshape(n, h * w)[:, cell]
+        on, p = np.nonzero(mixed.reshape(n, h * w)[:, cell])
+        if on.size:
+            out[on, p] = self._exact(logits, on, rows[p], cols[p]) > threshold
+        return out
+
+    def areas(self, logits: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+        """(N,) int64 pixels of each upscaled mask, equal to ``self(logits, threshold).sum((1, 2))``: one-signed
+        blocks count at low resolution (the output pixels that read them), only the boundary band is evaluated."""
+        logits = np.ascontiguousarray(logits, dtype=np.float32)
+        n, h, w = logits.shape
+        ty, tx = self._y, self._x
+        pos, mixed = self._blocks(logits, threshold)
+        reads = np.outer(np.bincount(ty.start, minlength=h), np.bincount(tx.start, minlength=w))   # (h, w)
+        area = ((pos & ~mixed) * reads[None]).reshape(n, h * w).sum(axis=1).astype(np.int64)
+        nb, rb, cb = np.nonzero(mixed)
+        if nb.size:
+            oi, oj, on = _expand_cells(nb, rb, cb, ty.start, tx.start)
+            area += np.bincount(on[self._exact(logits, on, oi, oj) > threshold], minlength=n)
+        return area
+
+    def _blocks(self, logits: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """(N, h, w) bool: the low-res signs, and the cells whose (Ty, Tx) window holds both signs."""
+        pos = logits > threshold
+        any_pos = _window_reduce(pos, self._y.n_taps, self._x.n_taps, np.logical_or)
+        all_pos = _window_reduce(pos, self._y.n_taps, self._x.n_taps, np.logical_and)
+        return pos, any_pos & ~all_pos
+
+    def _exact(self, logits: np.ndarray, on: np.ndarray, oi: np.ndarray, oj: np.ndarray) -> np.ndarray:
+        """(M,) float32 upscaled values of items ``on`` at output pixels (``oi``, ``oj``), with the taps in float32."""
+        ty, tx = self._y, self._x
+        _, h, w = logits.shape
+        base = on * (h * w) + ty.start[oi] * w + tx.start[oj]
+        flat = logits.reshape(-1)
+        wy, wx = ty.weights[oi], tx.weights[oj]
+        val = np.zeros(base.shape, dtype=np.float32)
         for a in range(ty.n_taps):
-            row = np.zeros((n, len(rows)), dtype=np.float32)
+            row = np.zeros(base.shape, dtype=np.float32)
             for b in range(tx.n_taps):
-                row += wx[:, b] * flat[:, base + (a * w + b)]
+                row += wx[:, b] * flat[base + (a * w + b)]
             val += wy[:, a] * row
-        return val > threshold
+        return val
 
 
 def _window_reduce(x: np.ndarray, ty: int, tx: int, op) -> np.ndarray:

@@ -84,12 +84,28 @@ class MaskEvidence:
                 a neighbour's splat often covers a point's centre pixel, so the centre alone mislabels it
                 (5–15 % of the seen points of sparse clouds). Points that win no pixel use their centre.
         """
-        seen, pixels = rendered.seen, rendered.pixels
-        index_map = getattr(rendered, "index_map", None) if won_pixels else None
         masks = np.asarray(masks)
         if masks.size == 0:
             return
         b, c, h, w = masks.shape
+        pixel = evidence_pixels(rendered, (h, w), won_pixels)
+        self.add_view_pixels(view, masks.reshape(b, c, h * w)[:, :, pixel], pixel, (h, w), scores, rendered, source,
+                             min_score=min_score, won_pixels=won_pixels)
+
+    def add_view_pixels(self, view: int, values: np.ndarray, pixel: np.ndarray, hw: tuple[int, int],
+                        scores: np.ndarray, rendered: Any, source: str, *, min_score: float, won_pixels: bool) -> None:
+        """:meth:`add_view_masks` from the candidates read at the view's evidence pixels only.
+
+        Args:
+            values: (B, C, P) bool candidates at ``pixel`` (P,) sorted flat pixel indices of the (H, W) = ``hw``
+                view, which hold its :func:`evidence_pixels` (others are ignored). The rest as
+                :meth:`add_view_masks`.
+        """
+        seen, pixels = rendered.seen, rendered.pixels
+        index_map = getattr(rendered, "index_map", None) if won_pixels else None
+        b, c, n_pix = np.shape(values)
+        if b == 0:
+            return
         first = self.n_prompts
         self.n_prompts += b
         idx = np.flatnonzero(seen)
@@ -97,12 +113,13 @@ class MaskEvidence:
             self.seen[view] = pack_rows(seen)
         if len(idx) == 0:
             return
-        cols = np.clip(pixels[idx, 0].astype(np.int64), 0, w - 1)
-        rows = np.clip(pixels[idx, 1].astype(np.int64), 0, h - 1)
-        inside = masks.reshape(b * c, h, w)[:, rows, cols]            # (B*C, n_seen)
+        h, w = hw
+        pixel = np.asarray(pixel, dtype=np.int64)
+        flat = np.asarray(values, dtype=bool).reshape(b * c, n_pix)
+        inside = flat[:, _positions(pixel, _centre_pixels(pixels[idx], h, w))]        # (B*C, n_seen)
         if index_map is not None:
-            inside = _won_pixel_majority(masks.reshape(b * c, h * w), np.asarray(index_map).reshape(-1), idx,
-                                         inside)
+            front = np.asarray(index_map).reshape(-1)[pixel]
+            inside = _won_pixel_majority(flat, front, idx, inside)
         flat_scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         for j in np.flatnonzero((inside.sum(axis=1) >= 1) & (flat_scores > min_score)):
             full = np.zeros(self.n_points, dtype=bool)
@@ -134,6 +151,31 @@ class MaskEvidence:
         if not keys:
             return np.zeros(0, np.int64), np.zeros((0, self.n_points), dtype=bool)
         return np.asarray(keys), unpack_rows([self.seen[k] for k in keys], self.n_points)
+
+
+def evidence_pixels(rendered: Any, hw: tuple[int, int], won_pixels: bool) -> np.ndarray:
+    """(P,) sorted flat indices of the pixels :meth:`MaskEvidence.add_view_pixels` reads in an (H, W) view: the
+    centre pixels of its seen points and, with ``won_pixels`` and an ``index_map``, every pixel a point wins."""
+    h, w = hw
+    index_map = getattr(rendered, "index_map", None) if won_pixels else None
+    read = np.asarray(index_map).reshape(-1) >= 0 if index_map is not None else np.zeros(h * w, dtype=bool)
+    read[_centre_pixels(rendered.pixels[np.flatnonzero(rendered.seen)], h, w)] = True
+    return np.flatnonzero(read)
+
+
+def _centre_pixels(pixels: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(n,) flat index of the pixel holding each (col, row) projection, clipped to the view."""
+    cols = np.clip(pixels[:, 0].astype(np.int64), 0, w - 1)
+    rows = np.clip(pixels[:, 1].astype(np.int64), 0, h - 1)
+    return rows * w + cols
+
+
+def _positions(pixel: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` lies in the sorted ``pixel``, or a one-line error when one is missing."""
+    pos = np.minimum(np.searchsorted(pixel, wanted), max(len(pixel) - 1, 0))
+    if len(wanted) and (len(pixel) == 0 or not np.array_equal(pixel[pos], wanted)):
+        raise ValueError("the candidates were not read at every evidence pixel of the view (evidence_pixels)")
+    return pos
 
 
 def _won_pixel_majority(masks: np.ndarray, front: np.ndarray, idx: np.ndarray, inside: np.ndarray) -> np.ndarray:

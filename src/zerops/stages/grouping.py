@@ -18,6 +18,11 @@ from zerops.geometry.masks import Lifter, box_nms, flatten_masks, mask_boxes
 from zerops.geometry.pointops import farthest_point_sampling
 
 AmgDecodeFn = Callable[[int, list[np.ndarray]], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
+#: ``decode_at(view_index, prompt_points, pixel, needed) -> (masks (B,3,P) bool at the (P,) flat pixels, scores
+#: (B,3), stability (B,3) | None, areas (B,3) int64 full-mask pixels)``, the last two only for the candidates holding
+#: a ``needed`` (P,) pixel (:func:`~zerops.segmenters.decode_at_with_stability`)
+PointDecodeFn = Callable[[int, list[np.ndarray], np.ndarray, np.ndarray],
+                         tuple[np.ndarray, np.ndarray, "np.ndarray | None", np.ndarray]]
 
 
 @dataclass
@@ -130,3 +135,49 @@ def initial_groups(view: int, rendered: Any, decode: AmgDecodeFn, lift: Lifter, 
             groups.append(core)
     stats.groups += len(groups)
     return groups
+
+
+def prompt_view(view: int, rendered: Any, decode_at: PointDecodeFn, xyz: np.ndarray, config: GroupingConfig,
+                pixel: np.ndarray, stats: GroupingStats | None = None) -> list[np.ndarray]:
+    """The prompts of :func:`initial_groups` in one start view, decoded at the view's evidence pixels only.
+
+    For the vote merge without self-extension, which reads the evidence the decode records
+    (``decode_at`` records it) and no groups: the same prompts are decoded and, with ``skip_covered``, the
+    same ones skipped (a prompt's pixel inside a candidate passing the score, stability and area filters), so
+    the evidence equals :func:`initial_groups`' (tested), without building any full-size mask.
+
+    Args:
+        rendered: the view (``seen``, ``pixels``, ``index_map``); xyz: (N, 3) the run's points.
+        pixel: (P,) sorted flat indices of the pixels to read (the view's
+            :func:`~zerops.stages.evidence.evidence_pixels`; they hold every seen point's centre pixel).
+    Returns:
+        [] (no groups).
+    """
+    stats = stats if stats is not None else GroupingStats()
+    pixels, index_map = rendered.pixels, rendered.index_map
+    h, w = index_map.shape
+    prompt_idx = start_view_prompts(rendered.seen, xyz, config.n_prompts)
+    object_pixels = int((index_map >= 0).sum())
+    cols = np.clip(pixels[prompt_idx, 0].astype(int), 0, w - 1)
+    rows = np.clip(pixels[prompt_idx, 1].astype(int), 0, h - 1)
+    at = np.searchsorted(pixel, rows * w + cols)               # every prompt is a seen point: its pixel is there
+    covered = np.zeros(len(pixel), dtype=bool)
+    for start in range(0, len(prompt_idx), config.batch_size):
+        batch = np.arange(start, min(start + config.batch_size, len(prompt_idx)))
+        if config.skip_covered:
+            batch = batch[~covered[at[batch]]]
+        if len(batch) == 0:
+            continue
+        needed = np.zeros(len(pixel), dtype=bool)           # a candidate matters if it may cover a later prompt
+        needed[at[start + config.batch_size:]] = config.skip_covered
+        needed &= ~covered
+        masks, scores, stability, areas = decode_at(view, [p[None, :] for p in pixels[prompt_idx[batch]]], pixel,
+                                                    needed)
+        stats.decodes += len(batch)
+        ok = scores > config.pred_iou_thresh
+        if stability is not None:
+            ok &= stability >= config.stability_score_thresh
+        stats.candidates += int(ok.sum())
+        ok &= (areas > config.min_mask_area) & (areas <= config.max_object_fraction * object_pixels)
+        covered |= masks[ok].any(axis=0) if ok.any() else False
+    return []

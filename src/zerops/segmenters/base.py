@@ -213,8 +213,7 @@ class Segmenter(abc.ABC):
         scoring <= ``min_score`` (stability and area), below ``min_stability`` (area), or, with ``needed`` ((P,)
         bool), holding none of those pixels. This default decodes full masks and indexes them."""
         rows, cols = check_pixels(rows, cols, self.image_size(view))
-        masks, scores, stability = self.predict_with_stability(view, prompts, offset)
-        return masks[:, :, rows, cols], scores, stability, masks.reshape(*masks.shape[:2], -1).sum(axis=2)
+        return _read_at(*self.predict_with_stability(view, prompts, offset), rows, cols)
 
     def _predict(self, view: int, prompts: Any, offset: float | None, min_score: float | None = None,
                  min_stability: float | None = None):
@@ -301,7 +300,12 @@ def decode_at_with_stability(segmenter: Any, view: int, sets: list[PromptSet], r
     if hasattr(segmenter, "predict_at_with_stability"):
         return segmenter.predict_at_with_stability(view, sets, rows, cols, min_score=min_score,
                                                    min_stability=min_stability, needed=needed)
-    masks, scores, stability = decode_with_stability(segmenter, view, sets)
+    return _read_at(*decode_with_stability(segmenter, view, sets), rows, cols)
+
+
+def _read_at(masks: np.ndarray, scores: np.ndarray, stability: np.ndarray | None, rows: np.ndarray,
+             cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Full (B, 3, H, W) masks read at the pixels, with their areas (B, 3): the fallback of the point decodes."""
     masks = np.asarray(masks, dtype=bool)
     return masks[:, :, rows, cols], scores, stability, masks.reshape(*masks.shape[:2], -1).sum(axis=2)
 

@@ -321,3 +321,24 @@ def test_a_part_no_view_sees_joins_its_neighbour_and_without_views_the_regions_s
     none = graph_parts(build_part_graph(xyz, None, MaskEvidence(len(xyz)), cfg), cfg)
     fin_part = np.bincount(none[which == 2]).argmax()
     assert np.mean(none[which == 2] == fin_part) > 0.9 and fin_part != np.bincount(none[which == 0]).argmax()
+
+
+def test_a_small_part_that_three_views_isolate_stays_and_debris_joins():
+    """absorb_small: a part under ``min_part`` joins its neighbour unless masks of ``min_views`` views match it
+    at point IoU ≥ ``min_iou`` (KeptMasks.views_matching counts views, not masks)."""
+    from zerops.stages.graphmerge import KeptMasks
+    from zerops.stages.partgraph import absorb_small
+    sp = SimpleNamespace(sizes=lambda: np.array([50, 50, 4]), edges=np.array([[0, 1], [1, 2]]),
+                         strength=np.ones(2))
+    leaves = np.array([0, 1, 2])
+    # masks: views 0, 1, 2 each isolate superpoint 2 (4 of its points); a fourth mask in view 0 again
+    inside = np.array([[0, 0, 4], [0, 0, 4], [0, 0, 4], [0, 0, 3]], float)
+    kept = KeptMasks(inside=inside, seen=np.array([[50, 50, 4]] * 4, float), view=np.array([0, 1, 2, 0]))
+    assert kept.views_matching(leaves, 0.5).tolist() == [0, 0, 3]
+    assert kept.views_matching(np.array([0, 0, 1]), 0.5).tolist() == [0, 3]
+    aff = np.ones(2)
+    assert absorb_small(leaves, sp, aff, 0.1, kept, 3, 0.5).tolist() == [0, 1, 2]     # three views: a part
+    assert absorb_small(leaves, sp, aff, 0.1, kept, 4, 0.5).tolist() == [1, 0, 0]     # four needed: joins
+    assert absorb_small(leaves, sp, aff, 0.1, None, 3, 0.5).tolist() == [1, 0, 0]     # no masks: joins
+    two = KeptMasks(inside=inside[[0, 1, 3]], seen=kept.seen[:3], view=np.array([0, 1, 0]))
+    assert absorb_small(leaves, sp, aff, 0.1, two, 3, 0.5).tolist() == [1, 0, 0]      # two views only

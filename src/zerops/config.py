@@ -248,7 +248,9 @@ class GraphConfig:
     cut: str = "auto"                # auto: the merge mode's own cut | threshold: at ``threshold``
     threshold: float = 0.6           # cut=threshold (--granularity): merge while mean affinity >= this
     n_parts: int = 0                 # > 0: cut the merge tree at this many parts instead
-    min_part: float = 0.005          # parts below this fraction of the points join their best neighbour
+    min_part: float = 0.005          # parts below this fraction of the points join their best neighbour …
+    min_part_views: int = 3          # … unless a kept mask of at least this many views matches the part …
+    min_part_iou: float = 0.5        # … at this point IoU (votes merge; 0 views: small parts always join)
     superpoints: SuperpointConfig = field(default_factory=SuperpointConfig)
     votes: VoteConfig = field(default_factory=VoteConfig)
     support: SupportConfig = field(default_factory=SupportConfig)
@@ -256,7 +258,8 @@ class GraphConfig:
     def __post_init__(self) -> None:
         check_sections(self, "graph")
         check(self, "graph", dict(mask_min_score=UNIT, merge=GRAPH_MERGES, cut=GRAPH_CUTS, threshold=UNIT,
-                                   n_parts=Range(0, MAX_POINTS), min_part=UNIT))
+                                   n_parts=Range(0, MAX_POINTS), min_part=UNIT,
+                                   min_part_views=Range(0, 10_000), min_part_iou=Range(0, 1, lo_open=True)))
 
 
 # The flat ``graph.*`` names before the graph settings had sections (issue #25): ``--set graph.prior=0`` and

@@ -109,6 +109,35 @@ PairScore = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.
 
 
 @dataclass
+class KeptMasks:
+    """A merge mode's kept masks counted per superpoint, so that any part (a set of superpoints) can be
+    matched against them.
+
+    Attributes:
+        inside: (K, S) points of every superpoint that each mask covers and its view sees.
+        seen: (K, S) points of every superpoint that each mask's view sees. view: (K,) each mask's view.
+    """
+
+    inside: np.ndarray
+    seen: np.ndarray
+    view: np.ndarray
+
+    def views_matching(self, leaves: np.ndarray, min_iou: float) -> np.ndarray:
+        """(P,) int for every part of ``leaves`` ((S,) part per superpoint, P = ``leaves.max() + 1``): how many
+        views hold a mask matching the part at point IoU ≥ ``min_iou`` over the points that view sees."""
+        n_parts = int(leaves.max()) + 1
+        inside = np.zeros((n_parts, len(self.view)))
+        seen = np.zeros_like(inside)
+        np.add.at(inside, leaves, self.inside.T)
+        np.add.at(seen, leaves, self.seen.T)
+        union = seen + self.inside.sum(axis=1) - inside
+        part, mask = np.nonzero(inside >= min_iou * np.maximum(union, 1e-9))
+        hit = np.zeros((n_parts, int(self.view.max(initial=-1)) + 1), dtype=bool)
+        hit[part, self.view[mask]] = True
+        return hit.sum(axis=1)
+
+
+@dataclass
 class MergeResult:
     """What every merge mode returns (:func:`zerops.stages.supportmerge.support_merge`,
     :func:`zerops.stages.votemerge.vote_merge`).
@@ -119,12 +148,15 @@ class MergeResult:
         cut: (S,) leaf labels of the mode's own cut (the support cut, or the vote threshold).
         stats: numbers for ``PartResult.counts`` (``evidence_edges``: edges some mask speaks about;
             ``view_error``: the votes mode's estimated rate of wrong view votes).
+        kept: the masks the mode's views kept (the votes mode), which keep a small part that they match
+            apart (:func:`~zerops.stages.partgraph.absorb_small`); None: no such masks.
     """
 
     tree: MergeTree
     affinity: np.ndarray
     cut: np.ndarray
     stats: dict[str, float] = field(default_factory=dict)
+    kept: KeptMasks | None = None
 
 
 def agglomerate(n_nodes: int, edges: np.ndarray, score_pair: PairScore, boundary: np.ndarray | None = None,

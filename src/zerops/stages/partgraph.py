@@ -14,7 +14,8 @@ This replaces the spec's greedy point-IoU union (``merging.py``) in zerops's def
    - ``support`` (the earlier merge, :func:`~zerops.stages.supportmerge.support_merge`): the score-weighted
      soft co-membership of adjacent superpoints over every mask, average linkage, and the per-object cut by
      mask support (:mod:`zerops.stages.treecut`), the ``graph.support`` section;
-3. parts below ``min_part`` of the points join their best-tied neighbour (:func:`absorb_small`); an affinity
+3. parts below ``min_part`` of the points join their best-tied neighbour unless several views' kept masks
+   isolate them (:func:`absorb_small`); an affinity
    ``threshold`` or a part count ``n_parts`` cuts the same tree instead (the granularity knob).
 
 Every point belongs to a superpoint, so every point gets a part; an object without any usable mask falls
@@ -30,7 +31,7 @@ from zerops.config import GraphConfig
 from zerops.errors import ZeropsError
 from zerops.stages.atomsplit import split_atoms
 from zerops.stages.evidence import MaskEvidence
-from zerops.stages.graphmerge import MergeResult, MergeTree, absorb_parts
+from zerops.stages.graphmerge import KeptMasks, MergeResult, MergeTree, absorb_parts
 from zerops.stages.superpoints import Superpoints, compute_superpoints
 from zerops.stages.supportmerge import support_merge
 from zerops.stages.votemerge import view_partitions, vote_merge
@@ -45,13 +46,17 @@ class PartGraph:
     Attributes:
         superpoints: the atoms (``superpoints.label``: (N,) superpoint per point).
         merge: the merge mode's :class:`~zerops.stages.graphmerge.MergeResult` (tree, edge affinity, own cut).
-        masks: masks used as evidence. min_part: parts below this share of the points join a neighbour.
+        masks: masks used as evidence. min_part: parts below this share of the points join a neighbour,
+        unless ``min_part_views`` views' kept masks match them at point IoU ≥ ``min_part_iou``
+        (:func:`absorb_small`).
     """
 
     superpoints: Superpoints
     merge: MergeResult
     masks: int
     min_part: float
+    min_part_views: int
+    min_part_iou: float
 
     @property
     def tree(self) -> MergeTree:
@@ -65,7 +70,8 @@ class PartGraph:
         """(N,) int64 part per point (largest part 0): the tree cut at an affinity ``threshold`` or at
         ``n_parts`` parts; with neither, the merge mode's own cut, small parts absorbed."""
         if threshold is None and n_parts is None:
-            leaves = absorb_small(self.merge.cut, self.superpoints, self.merge.affinity, self.min_part)
+            leaves = absorb_small(self.merge.cut, self.superpoints, self.merge.affinity, self.min_part,
+                                  self.merge.kept, self.min_part_views, self.min_part_iou)
         else:
             leaves = self.merge.tree.cut(threshold=threshold, n_parts=n_parts)
         return leaves[self.superpoints.label]
@@ -93,13 +99,22 @@ def hierarchy_levels(graph: PartGraph, chosen: np.ndarray) -> tuple[np.ndarray, 
     return np.stack([levels[c].astype(np.int32) for c in counts]), counts.index(k)
 
 
-def absorb_small(leaves: np.ndarray, sp: Superpoints, affinity: np.ndarray, min_part: float) -> np.ndarray:
+def absorb_small(leaves: np.ndarray, sp: Superpoints, affinity: np.ndarray, min_part: float,
+                 kept: KeptMasks | None, min_views: int, min_iou: float) -> np.ndarray:
     """(S,) leaf labels with every part below ``min_part`` of the points joined to the adjacent part it is
-    most strongly tied to (boundary strength × affinity), smallest first; isolated parts stay."""
+    most strongly tied to (boundary strength × affinity), smallest first; parts without neighbours stay, and
+    so does a part that masks of at least ``min_views`` views (``kept``; 0 or None: none) match at point IoU ≥
+    ``min_iou``: several views isolate it (a handle, a knob), so it is a part, not debris."""
     sizes = sp.sizes().astype(np.float64)
     floor = min_part * sizes.sum()
-    return absorb_parts(leaves, sp.edges, sp.strength * np.maximum(affinity, 1e-3), sizes,
-                        lambda _, part_size: part_size < floor)
+
+    def small(labels: np.ndarray, part_size: np.ndarray) -> np.ndarray:
+        picked = part_size < floor
+        if kept is not None and min_views > 0 and picked.any():
+            picked &= kept.views_matching(labels, min_iou) < min_views
+        return picked
+
+    return absorb_parts(leaves, sp.edges, sp.strength * np.maximum(affinity, 1e-3), sizes, small)
 
 
 def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, config: GraphConfig,
@@ -117,7 +132,8 @@ def build_part_graph(xyz: np.ndarray, rgb: np.ndarray | None, ev: MaskEvidence, 
         parts = view_partitions(ev, config.votes, regions=sp.n_regions)
         sp = split_atoms(xyz, sp, parts.segment, config.superpoints)
     return PartGraph(superpoints=sp, merge=MERGES[config.merge](ev, sp, getattr(config, config.merge)), masks=len(ev),
-                     min_part=config.min_part)
+                     min_part=config.min_part, min_part_views=config.min_part_views,
+                     min_part_iou=config.min_part_iou)
 
 
 def graph_parts(graph: PartGraph, config: GraphConfig) -> np.ndarray:

@@ -29,10 +29,11 @@ err together, so many agreeing views are weaker evidence than as many independen
 Clusters are merged greedily (graph-constrained, highest P first: the one loop,
 :func:`~zerops.stages.graphmerge.agglomerate`) until no edge is left, and the tree is cut where P falls
 below ``threshold`` (:func:`vote_merge`); a part of that cut that no view sees (only the geometric prior keeps
-it apart: hidden points) joins its best-tied neighbour (:func:`join_unseen`). Where no view speaks, or the
-views are no better than chance (ε → 0.5), the geometric regions decide (the ``components`` partition);
-where views agree, they decide — also across regions. Cluster votes are recomputed from the merged
-clusters' summed histograms, so a large part's evidence is all of its points, not a mean of its boundary
+it apart: hidden points) joins its best-tied neighbour (:func:`join_unseen`). The kept masks go with the
+result (:func:`kept_masks`): a part too small to stand alone stays when several views' masks isolate it.
+Where no view speaks, or the views are no better than chance (ε → 0.5), the geometric regions decide (the
+``components`` partition); where views agree, they decide — also across regions. Cluster votes are recomputed from the
+merged clusters' summed histograms, so a large part's evidence is all of its points, not a mean of its boundary
 edges.
 
 Every threshold is a field of the ``graph.votes`` section (:class:`~zerops.config.VoteConfig`); no function
@@ -48,7 +49,7 @@ from scipy.sparse import csr_matrix
 from zerops.config import VoteConfig
 from zerops.geometry.masks import flatten_masks, mask_nms
 from zerops.stages.evidence import MaskEvidence
-from zerops.stages.graphmerge import MergeResult, MergeTree, absorb_parts, agglomerate, renumber_by_weight
+from zerops.stages.graphmerge import KeptMasks, MergeResult, MergeTree, absorb_parts, agglomerate, renumber_by_weight
 from zerops.stages.superpoints import Superpoints
 
 
@@ -322,7 +323,18 @@ def vote_merge(ev: MaskEvidence, sp: Superpoints, config: VoteConfig) -> MergeRe
     tree = vote_tree(feats, sp, config, error)
     cut = join_unseen(tree.cut(threshold=config.threshold), sp, feats.seen, affinity, config.min_seen)
     return MergeResult(tree=tree, affinity=affinity, cut=cut,
-                       stats={"evidence_edges": int(np.isfinite(affinity).sum()), "view_error": error})
+                       stats={"evidence_edges": int(np.isfinite(affinity).sum()), "view_error": error},
+                       kept=kept_masks(parts, sp))
+
+
+def kept_masks(parts: ViewPartitions, sp: Superpoints) -> KeptMasks:
+    """The views' kept masks counted per superpoint (what lets a small part that views isolate stay)."""
+    n = len(sp.label)
+    onehot = csr_matrix((np.ones(n), (np.arange(n), sp.label)), shape=(n, sp.count))
+    seen = parts.seen[parts.kept_view]
+    return KeptMasks(inside=np.asarray((csr_matrix(parts.kept & seen, dtype=np.float64) @ onehot).todense()),
+                     seen=np.asarray((csr_matrix(seen, dtype=np.float64) @ onehot).todense()),
+                     view=np.asarray(parts.kept_view, dtype=np.int64))
 
 
 def join_unseen(leaves: np.ndarray, sp: Superpoints, seen: np.ndarray, affinity: np.ndarray,

@@ -15,8 +15,8 @@ This replaces the spec's greedy point-IoU union (``merging.py``) in zerops's def
      soft co-membership of adjacent superpoints over every mask, average linkage, and the per-object cut by
      mask support (:mod:`zerops.stages.treecut`), the ``graph.support`` section;
 3. parts below ``min_part`` of the points join their best-tied neighbour unless several views' kept masks
-   isolate them (:func:`absorb_small`); an affinity
-   ``threshold`` or a part count ``n_parts`` cuts the same tree instead (the granularity knob).
+   isolate them (:func:`absorb_small`); an affinity ``threshold`` or a part count ``n_parts`` cuts the same
+   tree instead (the granularity knob).
 
 Every point belongs to a superpoint, so every point gets a part; an object without any usable mask falls
 back to its geometric regions (the ``components`` partition).
